@@ -1,0 +1,30 @@
+# The two commands that matter: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install model clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	@mkdir -p var reports
+	$(BIN)/complaint-triage process fixtures --format table --config config/complaint-triage.toml
+	$(BIN)/complaint-triage report --all --format markdown --output reports/summary.md --config config/complaint-triage.toml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+model: $(STAMP)
+	$(BIN)/complaint-triage build-model
+
+clean:
+	rm -rf $(VENV) var reports build dist

@@ -1,0 +1,16 @@
+"""complaint-triage: read Amazon sellers' IP-complaint mail and say what to do about it."""
+
+from complaint_triage.errors import TriageError
+from complaint_triage.models import ParsedEmail, RawMessage, TriageRecord
+
+__version__ = "0.1.0"
+SCHEMA_VERSION = 1
+
+__all__ = ["ParsedEmail", "RawMessage", "TriageError", "TriageRecord", "SCHEMA_VERSION", "triage"]
+
+
+def triage(raw: bytes, source: str = "<bytes>", **kwargs) -> TriageRecord:
+    """Triage one message's raw bytes with the default pipeline and config."""
+    from complaint_triage.pipeline import default_triager
+
+    return default_triager().triage_bytes(raw, source=source, **kwargs)

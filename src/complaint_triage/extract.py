@@ -1,0 +1,69 @@
+"""ParsedEmail -> Entities: run the spaCy pipeline and collect normalised values."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from complaint_triage.errors import ExtractionError
+from complaint_triage.models import Entities, ParsedEmail
+from complaint_triage.nlp.components import CANDIDATES, IDENTIFIERS
+
+# Notices are short; a 10 MB body is a newsletter or an attack, and what matters is near the top.
+MAX_TEXT_CHARS = 200_000
+_LISTS = {
+    "ASIN": "asins",
+    "TRADEMARK": "trademarks",
+    "REGISTRATION_NUMBER": "registration_numbers",
+    "PATENT_NUMBER": "patent_numbers",
+    "COPYRIGHT_REGISTRATION": "copyright_registrations",
+    "COMPLAINT_ID": "complaint_ids",
+    "RIGHTS_OWNER_EMAIL": "contact_emails",
+    "EMAIL": "emails",
+    "MARKETPLACE": "marketplaces",
+}
+
+
+def extraction_text(parsed: ParsedEmail) -> str:
+    """What the pipeline reads: subject, own text, then the quoted copy, capped in size."""
+    return parsed.full_text[:MAX_TEXT_CHARS]
+
+
+def entities_from_doc(doc: Doc, notice_day: date | None) -> Entities:
+    """Collect the linker's identifiers and the cue counts from a processed Doc."""
+    collected: dict[str, list] = {field: [] for field in _LISTS.values()}
+    days: list[int] = []
+    for span in doc.spans[IDENTIFIERS]:
+        if span.label_ == "DEADLINE":
+            window = _days(span._.value, notice_day)
+            if window is not None:
+                days.append(window)
+        elif span.label_ in _LISTS:
+            values = collected[_LISTS[span.label_]]
+            if span._.value not in values:
+                values.append(span._.value)
+    cues = Counter(span.label_ for span in doc.spans[CANDIDATES] if span.label_.startswith(("CLAIM_", "KIND_", "CUE_")))
+    classes = sorted({int(t.text) for s in doc.spans[CANDIDATES] if s.label_ == "VAL_NICE_CLASS" for t in s if t.text.isdigit() and 1 <= int(t.text) <= 45})
+    collected["emails"] = [e for e in collected["emails"] if e not in collected["contact_emails"]]
+    return Entities(**collected, deadline_days=days, nice_classes=classes, cues=dict(cues))
+
+
+def _days(value: dict, notice_day: date | None) -> int | None:
+    if "days" in value:
+        return value["days"]
+    if notice_day is None:
+        return None
+    delta = (date.fromisoformat(value["date"]) - notice_day).days
+    return delta if 0 < delta <= 366 else None
+
+
+def extract(parsed: ParsedEmail, nlp: Language, notice_day: date | None = None) -> Entities:
+    """Run the pipeline over a parsed email."""
+    try:
+        doc = nlp(extraction_text(parsed))
+    except Exception as exc:  # a pipeline failure on one message must not stop the batch
+        raise ExtractionError(f"extraction failed: {type(exc).__name__}: {exc}") from exc
+    return entities_from_doc(doc, notice_day)

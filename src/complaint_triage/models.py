@@ -1,0 +1,137 @@
+"""The data that flows one way through the pipeline: raw message -> parsed email -> record."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Kind = Literal[
+    "ip_complaint",
+    "suspected_ip_violation",
+    "account_deactivation",
+    "patent_evaluation",
+    "inauthentic_complaint",
+    "cease_and_desist",
+    "retraction",
+    "reinstatement",
+    "buyer_message",
+    "other",
+]
+ClaimType = Literal["trademark", "copyright", "patent", "counterfeit", "design"]
+Urgency = Literal["critical", "high", "medium", "low"]
+Severity = Literal["critical", "warning", "info"]
+
+KINDS: tuple[str, ...] = Kind.__args__
+CLAIM_TYPES: tuple[str, ...] = ClaimType.__args__
+URGENCIES: tuple[str, ...] = Urgency.__args__
+
+
+class RawMessage(BaseModel):
+    """A message's bytes and where they came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    raw: bytes
+    source: str
+    source_name: str | None = None
+
+
+class Attachment(BaseModel):
+    """What is known about an attachment without opening it."""
+
+    filename: str | None
+    content_type: str
+    size: int
+
+
+class ParsedEmail(BaseModel):
+    """A message reduced to what triage reads: decoded headers and clean text."""
+
+    message_id: str
+    subject: str = ""
+    from_name: str = ""
+    from_address: str = ""
+    to_addresses: list[str] = Field(default_factory=list)
+    cc_addresses: list[str] = Field(default_factory=list)
+    reply_to: list[str] = Field(default_factory=list)
+    date: datetime | None = None
+    notice_date: datetime | None = None
+    body_text: str = ""
+    quoted_text: str = ""
+    html_only: bool = False
+    attachments: list[Attachment] = Field(default_factory=list)
+    authentication_results: list[str] = Field(default_factory=list)
+    list_unsubscribe: bool = False
+    forwarded_by: str | None = None
+    in_reply_to: str | None = None
+    references: list[str] = Field(default_factory=list)
+
+    @property
+    def full_text(self) -> str:
+        """Subject, body and quoted copy: everything the extractor reads."""
+        return "\n".join(part for part in (self.subject, self.body_text, self.quoted_text) if part)
+
+
+class Check(BaseModel):
+    """One finding that a seller should verify before answering."""
+
+    code: str
+    severity: Severity
+    message: str
+
+
+class Entities(BaseModel):
+    """What the extractor found, normalised, before classification decides what counts."""
+
+    asins: list[str] = Field(default_factory=list)
+    trademarks: list[str] = Field(default_factory=list)
+    registration_numbers: list[str] = Field(default_factory=list)
+    patent_numbers: list[str] = Field(default_factory=list)
+    copyright_registrations: list[str] = Field(default_factory=list)
+    complaint_ids: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    contact_emails: list[str] = Field(default_factory=list)
+    marketplaces: list[str] = Field(default_factory=list)
+    deadline_days: list[int] = Field(default_factory=list)
+    nice_classes: list[int] = Field(default_factory=list)
+    cues: dict[str, int] = Field(default_factory=dict)
+
+
+class TriageRecord(BaseModel):
+    """The triage record, JSON schema_version 1 (see design.md)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    schema_version: Literal[1] = 1
+    message_id: str
+    source: str
+    received_at: datetime | None = None
+    from_: str = Field("", alias="from")
+    subject: str = ""
+    is_complaint: bool = False
+    kind: Kind = "other"
+    claim_types: list[ClaimType] = Field(default_factory=list)
+    asins: list[str] = Field(default_factory=list)
+    trademarks: list[str] = Field(default_factory=list)
+    registration_numbers: list[str] = Field(default_factory=list)
+    patent_numbers: list[str] = Field(default_factory=list)
+    copyright_registrations: list[str] = Field(default_factory=list)
+    complaint_ids: list[str] = Field(default_factory=list)
+    rights_owner_emails: list[str] = Field(default_factory=list)
+    marketplace: str | None = None
+    urgency: Urgency = "low"
+    urgency_reasons: list[str] = Field(default_factory=list)
+    deadline_days: int | None = None
+    response_due: date | None = None
+    next_steps: list[str] = Field(default_factory=list)
+    checks: list[Check] = Field(default_factory=list)
+    links: list[str] = Field(default_factory=list)
+    forwarded_by: str | None = None
+    source_name: str | None = None
+    error: str | None = None
+
+    def to_json_dict(self) -> dict:
+        """The record as the JSON object users' scripts read."""
+        return self.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,1 @@
+"""The spaCy pipeline: a blank language, our tokenizer rules, rule patterns and linking components."""

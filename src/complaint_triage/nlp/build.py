@@ -1,0 +1,71 @@
+"""Assemble the spaCy pipeline from config/patterns/ and write it under models/."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+import spacy
+from spacy.language import Language
+
+from complaint_triage.errors import ModelError
+from complaint_triage.nlp import components  # noqa: F401 - registers the factories
+from complaint_triage.nlp.tokenizer import customise_tokenizer
+from complaint_triage.resources import config_dir, model_dir
+
+PIPELINE_NAME = "complaint_triage_ner"
+PATTERN_FILES = ("identifiers.jsonl", "cues.jsonl", "claims.jsonl", "kinds.jsonl", "deadlines.jsonl")
+
+
+def read_patterns(patterns_dir: Path) -> list[dict]:
+    """Every pattern of every JSONL file, in file order."""
+    patterns = []
+    for name in PATTERN_FILES:
+        path = patterns_dir / name
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    patterns.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ModelError(f"{path}:{number}: {exc.msg}") from exc
+    return patterns
+
+
+def build_pipeline(patterns_dir: Path | None = None) -> Language:
+    """A blank English pipeline with our tokenizer rules, span ruler and linker."""
+    patterns_dir = patterns_dir or config_dir() / "patterns"
+    nlp = customise_tokenizer(spacy.blank("en"))
+    nlp.meta.update({"name": PIPELINE_NAME, "version": "1.0.0", "description": "complaint-triage rule patterns"})
+    ruler = nlp.add_pipe(
+        "span_ruler",
+        config={"spans_key": "candidates", "phrase_matcher_attr": "LOWER", "validate": True, "overwrite": True},
+    )
+    ruler.add_patterns(read_patterns(patterns_dir))
+    linking = tomllib.loads((patterns_dir / "linking.toml").read_text(encoding="utf-8"))
+    nlp.add_pipe("identifier_linker", config={"linking": linking})
+    return nlp
+
+
+def build_model(output_root: Path | None = None, patterns_dir: Path | None = None) -> Path:
+    """Build the pipeline and write it to OUTPUT_ROOT/complaint_triage_ner (replacing what was there)."""
+    target = (output_root / PIPELINE_NAME) if output_root else model_dir()
+    nlp = build_pipeline(patterns_dir)
+    if target.exists():
+        shutil.rmtree(target)
+    nlp.to_disk(target)
+    return target
+
+
+@lru_cache(maxsize=4)
+def load_pipeline(path: str | None = None) -> Language:
+    """Load the built pipeline from models/ (cached per process)."""
+    location = Path(path) if path else model_dir()
+    if not (location / "config.cfg").is_file():
+        raise ModelError(f"no built pipeline at {location}: run `complaint-triage build-model`")
+    try:
+        return spacy.load(location)
+    except Exception as exc:  # spaCy raises many kinds on a stale or broken pipeline
+        raise ModelError(f"cannot load the pipeline at {location}: {exc}") from exc

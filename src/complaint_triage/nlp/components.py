@@ -1,0 +1,219 @@
+"""Pipeline components that turn the span ruler's candidates and cues into identifiers.
+
+Registered with spaCy on import, so `spacy.load(models/...)` finds them; `extract` imports this
+module before loading the pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from complaint_triage import normalise
+from complaint_triage.nlp.deadlines import deadline_value
+from complaint_triage.nlp.trademarks import find_trademarks
+
+CANDIDATES = "candidates"
+IDENTIFIERS = "identifiers"
+FAMILY_LABELS = {
+    "asin": "ASIN",
+    "complaint_id": "COMPLAINT_ID",
+    "registration": "REGISTRATION_NUMBER",
+    "patent": "PATENT_NUMBER",
+    "copyright": "COPYRIGHT_REGISTRATION",
+}
+
+if not Span.has_extension("value"):
+    Span.set_extension("value", default=None)
+
+
+@dataclass
+class Anchor:
+    """A cue or a linked value that the next value may attach to."""
+
+    family: str
+    end: int
+    chained: bool
+
+
+def words_between(doc: Doc, start: int, end: int) -> int:
+    """How many word tokens (not punctuation or white space) lie in doc[start:end]."""
+    return sum(1 for token in doc[start:end] if not (token.is_punct or token.is_space))
+
+
+def lines_between(doc: Doc, start: int, end: int) -> int:
+    """How many line breaks lie between the token before `start` and the token at `end`."""
+    if end <= 0 or start >= len(doc):
+        return 0
+    begin = doc[start - 1].idx + len(doc[start - 1]) if start > 0 else 0
+    stop = doc[end].idx if end < len(doc) else len(doc.text)
+    return doc.text.count("\n", begin, stop)
+
+
+class IdentifierLinker:
+    """Keeps the values whose shape or nearby cue says what they are, normalised."""
+
+    def __init__(self, linking: dict):
+        self.linking = linking
+        self.values: dict[str, dict] = linking["values"]
+        self.cues: dict[str, str] = linking["cues"]
+        self.priority = {label: index for index, label in enumerate(self.values)}
+
+    def __call__(self, doc: Doc) -> Doc:
+        spans = doc.spans.get(CANDIDATES, [])
+        cues = sorted((s for s in spans if s.label_ in self.cues), key=lambda s: (s.end, s.start))
+        vetoes = [s for s in spans if s.label_ == "CUE_VETO"]
+        found = self._link(doc, cues, vetoes, self._value_groups(spans))
+        found += self._emails(doc, spans)
+        found += self._marketplaces(spans)
+        found += self._deadlines(doc, spans)
+        found += find_trademarks(doc, spans)
+        doc.spans[IDENTIFIERS] = sorted(found, key=lambda s: s.start)
+        return doc
+
+    def _value_groups(self, spans) -> list[list[Span]]:
+        """Value candidates grouped by position: longest first, then by priority; no overlaps."""
+        by_place: dict[tuple[int, int], list[Span]] = {}
+        for span in spans:
+            if span.label_ in self.values:
+                by_place.setdefault((span.start, span.end), []).append(span)
+        taken: set[int] = set()
+        groups = []
+        for (start, end), group in sorted(by_place.items(), key=lambda item: (item[0][0] - item[0][1], item[0][0])):
+            if taken.intersection(range(start, end)):
+                continue
+            taken.update(range(start, end))
+            groups.append(sorted(group, key=lambda s: self.priority[s.label_]))
+        return sorted(groups, key=lambda g: g[0].start)
+
+    def _link(self, doc: Doc, cues: list[Span], vetoes: list[Span], groups: list[list[Span]]) -> list[Span]:
+        found: list[Span] = []
+        anchors: list[Anchor] = []
+        cue_index = 0
+        for group in groups:
+            while cue_index < len(cues) and cues[cue_index].end <= group[0].start:
+                anchors.append(Anchor(self.cues[cues[cue_index].label_], cues[cue_index].end, False))
+                cue_index += 1
+            if self._vetoed(doc, group[0], vetoes):
+                continue
+            linked = self._link_group(doc, group, anchors)
+            if linked is not None:
+                found.append(linked)
+                anchors.append(Anchor(linked._.family, linked.end, True))
+        return found
+
+    def _vetoed(self, doc: Doc, value: Span, vetoes: list[Span]) -> bool:
+        limit = self.linking["veto_tokens"]
+        return any(v.end <= value.start and words_between(doc, v.end, value.start) <= limit and lines_between(doc, v.end, value.start) == 0 for v in vetoes)
+
+    def _link_group(self, doc: Doc, group: list[Span], anchors: list[Anchor]) -> Span | None:
+        for candidate in group:
+            rule = self.values[candidate.label_]
+            family = self._family(doc, candidate, rule, anchors)
+            if family is None:
+                continue
+            value = self._normalise(family, candidate)
+            if value is not None:
+                span = Span(doc, candidate.start, candidate.end, label=FAMILY_LABELS[family])
+                span._.value = value
+                span._.family = family
+                return span
+        return None
+
+    def _family(self, doc: Doc, candidate: Span, rule: dict, anchors: list[Anchor]) -> str | None:
+        families = rule["families"]
+        nearest = self._nearest_anchor(doc, candidate, families, anchors)
+        if nearest is not None:
+            return nearest
+        if not rule["needs_cue"]:
+            return rule.get("default", families[0])
+        return None
+
+    def _nearest_anchor(self, doc: Doc, candidate: Span, families: list[str], anchors: list[Anchor]) -> str | None:
+        for anchor in reversed(anchors):
+            limit = self.linking["chain_window_tokens" if anchor.chained else "window_tokens"]
+            if words_between(doc, anchor.end, candidate.start) > limit or lines_between(doc, anchor.end, candidate.start) > self.linking["window_lines"]:
+                return None
+            if anchor.family in families and self._digits_fit(anchor.family, candidate):
+                return anchor.family
+        return None
+
+    def _digits_fit(self, family: str, candidate: Span) -> bool:
+        bounds = self.linking["digits"].get(family)
+        if bounds is None or candidate.label_ not in {"VAL_NUMBER", "VAL_COMMA_NUMBER"}:
+            return True
+        return bounds[0] <= len(normalise.digits_only(candidate.text)) <= bounds[1]
+
+    @staticmethod
+    def _normalise(family: str, candidate: Span) -> str | None:
+        label, text = candidate.label_, candidate.text
+        if family == "asin":
+            return normalise.asin(text)
+        if family == "complaint_id":
+            return normalise.digits_only(text)
+        if family == "registration":
+            return normalise.registration_number(label, text)
+        if family == "patent":
+            return normalise.patent_number(label, text)
+        return normalise.copyright_registration(text)
+
+    def _emails(self, doc: Doc, spans) -> list[Span]:
+        contacts = [s for s in spans if s.label_ == "CUE_CONTACT"]
+        found = []
+        for span in spans:
+            if span.label_ != "VAL_EMAIL":
+                continue
+            near_contact = any(c.end <= span.start and lines_between(doc, c.end, span.start) <= 4 and words_between(doc, c.end, span.start) <= 25 for c in contacts)
+            email = Span(doc, span.start, span.end, label="RIGHTS_OWNER_EMAIL" if near_contact else "EMAIL")
+            email._.value = span.text.lower().strip(".")
+            found.append(email)
+        return found
+
+    @staticmethod
+    def _marketplaces(spans) -> list[Span]:
+        found = []
+        for span in spans:
+            if span.label_ == "VAL_MARKETPLACE":
+                value = normalise.marketplace(span.text)
+                if value:
+                    market = Span(span.doc, span.start, span.end, label="MARKETPLACE")
+                    market._.value = value
+                    found.append(market)
+        return found
+
+    @staticmethod
+    def _deadlines(doc: Doc, spans) -> list[Span]:
+        vetoes = [s for s in spans if s.label_ == "DEADLINE_NOT_SELLERS"]
+        found = []
+        for span in spans:
+            if span.label_ not in {"DEADLINE_WINDOW", "DEADLINE_DATE"}:
+                continue
+            if any(_same_clause(doc, veto, span) for veto in vetoes):
+                continue
+            value = deadline_value(span)
+            if value is not None and not any(f.start < span.end and span.start < f.end for f in found):
+                deadline = Span(doc, span.start, span.end, label="DEADLINE")
+                deadline._.value = value
+                found.append(deadline)
+        return found
+
+
+def _same_clause(doc: Doc, veto: Span, span: Span) -> bool:
+    """A veto phrase close before or after a deadline, on the same line, cancels it."""
+    if veto.end <= span.start:
+        return lines_between(doc, veto.end, span.start) == 0 and words_between(doc, veto.end, span.start) <= 12
+    if span.end <= veto.start:
+        return lines_between(doc, span.end, veto.start) == 0 and words_between(doc, span.end, veto.start) <= 8
+    return True
+
+
+if not Span.has_extension("family"):
+    Span.set_extension("family", default=None)
+
+
+@Language.factory("identifier_linker", default_config={"linking": {}})
+def make_identifier_linker(nlp: Language, name: str, linking: dict) -> IdentifierLinker:
+    """spaCy factory for the identifier linker; `linking` comes from config/patterns/linking.toml."""
+    return IdentifierLinker(linking)

@@ -1,0 +1,256 @@
+"""Raw bytes -> ParsedEmail: decoded headers, an aware Date, clean text, attachment metadata."""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import re
+import unicodedata
+from datetime import datetime, timezone
+from email.message import Message
+
+import mailparser
+from dateutil import parser as date_parser
+from inscriptis import get_text
+
+from complaint_triage.errors import ParseError
+from complaint_triage.models import Attachment, ParsedEmail
+
+_HEADER_NAMES = re.compile(rb"^(from|to|subject|date|message-id|received|return-path|mime-version|content-type|delivered-to|reply-to|cc)\s*:", re.I | re.M)
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|wg|tr|rv|i|enc|転送)\s*[:：]", re.I)
+_FORWARD_SEPARATOR = re.compile(
+    r"^[ \t>]*(?:-{2,}\s*(?:forwarded message|original message|weitergeleitete nachricht|message transf[ée]r[ée]|"
+    r"mensaje reenviado|messaggio inoltrato|ursprüngliche nachricht|転送メッセージ)\s*-{2,}|begin forwarded message:)\s*$",
+    re.I | re.M,
+)
+_QUOTE_INTRO = re.compile(r"^\s*(on .{4,200} wrote:|am .{4,200} schrieb .{1,200}:|le .{4,200} a écrit\s*:|el .{4,200} escribió:|il .{4,200} ha scritto:)\s*$", re.I)
+_FORWARD_FIELD = re.compile(r"^\s*(from|von|de|da|date|datum|sent|gesendet|envoyé|enviado|inviato|subject|betreff|objet|asunto|oggetto|to|an|à|para|a|cc)\s*:\s*(.*)$", re.I)
+_FIELD_ROLE = {
+    "from": "from", "von": "from", "de": "from", "da": "from",
+    "date": "date", "datum": "date", "sent": "date", "gesendet": "date", "envoyé": "date", "enviado": "date", "inviato": "date",
+    "subject": "subject", "betreff": "subject", "objet": "subject", "asunto": "subject", "oggetto": "subject",
+}
+
+
+def normalise_text(text: str) -> str:
+    """NFKC (full-width letters, digits, colons become ASCII), LF line ends, no invisible characters."""
+    text = unicodedata.normalize("NFKC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return text.translate(_INVISIBLE)
+
+
+def message_identity(raw: bytes, message_id: str | None) -> str:
+    """The Message-ID, else a stable hash of the raw bytes."""
+    cleaned = (message_id or "").strip()
+    return cleaned if cleaned else "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def parse_email(raw: bytes) -> ParsedEmail:
+    """Parse raw RFC 5322 bytes; a forwarded notice is returned as the notice, with forwarded_by set."""
+    _check_looks_like_mail(raw)
+    try:
+        mail = mailparser.parse_from_bytes(raw)
+    except Exception as exc:  # mail-parser raises many kinds on broken input
+        raise ParseError(f"cannot parse message: {type(exc).__name__}: {exc}") from exc
+    parsed = _parsed_from_mail(mail, raw)
+    inner = _attached_notice(mail.message)
+    if inner is not None:
+        return _as_forward(inner, parsed)
+    return _unwrap_inline_forward(parsed)
+
+
+def _check_looks_like_mail(raw: bytes) -> None:
+    if not raw or not raw.strip():
+        raise ParseError("empty message")
+    head = raw[:65536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    if not _HEADER_NAMES.search(head):
+        raise ParseError("not an email message: no mail headers found")
+
+
+def _parsed_from_mail(mail, raw: bytes) -> ParsedEmail:
+    message: Message = mail.message
+    plain = "\n".join(mail.text_plain)
+    html = "\n".join(mail.text_html)
+    body = plain if plain.strip() else html_to_text(html)
+    body_text, quoted_text = split_quoted(normalise_text(body))
+    name, address = _first_address(mail.from_)
+    return ParsedEmail(
+        message_id=message_identity(raw, _header(message, "Message-ID")),
+        subject=normalise_text(mail.subject or "").strip(),
+        from_name=normalise_text(name),
+        from_address=address,
+        to_addresses=_addresses(mail.to),
+        cc_addresses=_addresses(getattr(mail, "cc", []) or []),
+        reply_to=_addresses(getattr(mail, "reply_to", []) or []),
+        date=parse_date_header(_header(message, "Date")),
+        body_text=body_text,
+        quoted_text=quoted_text,
+        html_only=not plain.strip() and bool(html.strip()),
+        attachments=_attachments(message),
+        authentication_results=[str(value) for value in message.get_all("Authentication-Results", [])],
+        list_unsubscribe=message.get("List-Unsubscribe") is not None,
+        in_reply_to=_header(message, "In-Reply-To"),
+        references=(_header(message, "References") or "").split(),
+    )
+
+
+def _header(message: Message, name: str) -> str | None:
+    value = message.get(name)
+    if value is None:
+        return None
+    try:
+        return str(value).strip()
+    except Exception:  # undecodable header bytes
+        return None
+
+
+def _first_address(pairs) -> tuple[str, str]:
+    for name, address in pairs or []:
+        if address or name:
+            return (name or "").strip(), (address or "").strip().lower()
+    return "", ""
+
+
+def _addresses(pairs) -> list[str]:
+    return [address.strip().lower() for _name, address in pairs or [] if address and "@" in address]
+
+
+def parse_date_header(value: str | None) -> datetime | None:
+    """RFC 5322 Date -> aware datetime (a zone-less date is taken as UTC); None when absent or broken."""
+    if not value:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        moment = _loose_date(value)
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _loose_date(value: str) -> datetime | None:
+    """Dates written by mail clients in forwarded headers ('Mon, Mar 2, 2026 at 10:14 AM')."""
+    try:
+        return date_parser.parse(value.replace(" at ", " "), fuzzy=True)
+    except (ValueError, OverflowError):
+        return None
+
+
+def html_to_text(html: str) -> str:
+    """HTML to readable text, tables laid out as rows (inscriptis)."""
+    if not html.strip():
+        return ""
+    try:
+        return get_text(html)
+    except Exception:  # inscriptis or lxml choking on hostile markup
+        return re.sub(r"<[^>]+>", " ", html)
+
+
+def split_quoted(text: str) -> tuple[str, str]:
+    """Separate the author's own lines from '>'-quoted lines (quote marks removed)."""
+    own, quoted = [], []
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        if stripped.startswith(">"):
+            quoted.append(re.sub(r"^(\s*>)+ ?", "", line))
+        elif not _QUOTE_INTRO.match(line):
+            own.append(line)
+    return "\n".join(own).strip(), "\n".join(quoted).strip()
+
+
+def _attachments(message: Message) -> list[Attachment]:
+    found = []
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        disposition = (part.get("Content-Disposition") or "").lower()
+        filename = _safe_filename(part)
+        if "attachment" not in disposition and not filename and part.get_content_maintype() in ("text", "message"):
+            continue
+        payload = part.get_payload(decode=False)
+        size = len(payload) if isinstance(payload, (str, bytes)) else 0
+        found.append(Attachment(filename=filename, content_type=part.get_content_type(), size=size))
+    return found
+
+
+def _safe_filename(part: Message) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:
+        return None
+    return normalise_text(str(name)) if name else None
+
+
+def _attached_notice(message: Message) -> bytes | None:
+    """The bytes of a message/rfc822 part, when the mail forwards one as an attachment."""
+    for part in message.walk():
+        if part.get_content_type() == "message/rfc822":
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if isinstance(inner, Message):
+                try:
+                    return inner.as_bytes()
+                except Exception:
+                    return None
+    return None
+
+
+def _as_forward(inner_raw: bytes, outer: ParsedEmail) -> ParsedEmail:
+    try:
+        inner = parse_email(inner_raw)
+    except ParseError:
+        return outer
+    return inner.model_copy(update=_forward_update(outer, inner.date))
+
+
+def _forward_update(outer: ParsedEmail, notice_date: datetime | None) -> dict:
+    return {
+        "message_id": outer.message_id,
+        "date": outer.date,
+        "notice_date": notice_date or outer.date,
+        "forwarded_by": outer.from_address or outer.from_name or None,
+        "to_addresses": outer.to_addresses,
+        "authentication_results": [],
+        "in_reply_to": outer.in_reply_to,
+        "references": outer.references,
+    }
+
+
+def _unwrap_inline_forward(parsed: ParsedEmail) -> ParsedEmail:
+    """A 'Fwd:' mail with the notice below a separator is triaged as that notice."""
+    text = parsed.body_text
+    match = _FORWARD_SEPARATOR.search(text)
+    if not match or not _FORWARD_SUBJECT.match(parsed.subject):
+        return parsed
+    fields, body = _forwarded_header_block(text[match.end():])
+    name, address = email.utils.parseaddr(fields.get("from", ""))
+    update = _forward_update(parsed, _loose_date(fields["date"]) if fields.get("date") else None)
+    update.update(
+        subject=fields.get("subject") or _FORWARD_SUBJECT.sub("", parsed.subject).strip(),
+        from_name=name or parsed.from_name,
+        from_address=(address or "").lower() or parsed.from_address,
+        body_text=body.strip(),
+        quoted_text="\n".join(filter(None, [parsed.quoted_text, text[: match.start()].strip()])),
+    )
+    if update["notice_date"] and update["notice_date"].tzinfo is None:
+        update["notice_date"] = update["notice_date"].replace(tzinfo=(parsed.date.tzinfo if parsed.date else timezone.utc))
+    return parsed.model_copy(update=update)
+
+
+def _forwarded_header_block(text: str) -> tuple[dict[str, str], str]:
+    """The 'From: / Date: / Subject:' lines right below a forward separator, and the rest."""
+    lines = text.lstrip("\n").split("\n")
+    fields: dict[str, str] = {}
+    index = 0
+    for index, line in enumerate(lines):
+        match = _FORWARD_FIELD.match(line)
+        if not match:
+            if line.strip() or fields:
+                break
+            continue
+        role = _FIELD_ROLE.get(match.group(1).lower())
+        if role and role not in fields:
+            fields[role] = match.group(2).strip()
+    else:
+        index = len(lines)
+    return fields, "\n".join(lines[index:])

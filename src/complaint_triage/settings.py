@@ -1,0 +1,213 @@
+"""Service configuration: TOML file, environment overrides, pydantic validation."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from complaint_triage.errors import ConfigError
+from complaint_triage.resources import config_dir
+
+ENV_CONFIG = "COMPLAINT_TRIAGE_CONFIG"
+ENV_PREFIX = "COMPLAINT_TRIAGE__"
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'5m' -> 5 minutes; seconds, minutes, hours and days."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 5m, 1h)")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses."""
+    if host.lower() in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class StoreSettings(BaseModel):
+    url: str = "sqlite:///var/complaint-triage.db"
+
+
+class SourceSettings(BaseModel):
+    """One place mail comes from."""
+
+    name: str
+    type: Literal["directory", "mbox", "maildir", "imap", "eml"]
+    path: str | None = None
+    host: str | None = None
+    port: int | None = None
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    ca_file: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    oauth2_token_command: str | None = None
+    folder: str = "INBOX"
+    folders: list[str] = Field(default_factory=list)
+    after: Literal["keep", "seen", "move"] = "keep"
+    move_to: str | None = None
+    max_message_bytes: int = 25 * 1024 * 1024
+    timeout_seconds: float = 30.0
+    fetch_chunk: int = 200
+    watch: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_inline_password(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("password" in data or "token" in data):
+            raise ValueError("secrets never live in the config file: use password_env, password_file or oauth2_token_command")
+        return data
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> "SourceSettings":
+        if self.type == "imap":
+            self._check_imap()
+        elif not self.path:
+            raise ValueError(f"source {self.name!r}: type {self.type} needs a path")
+        return self
+
+    def _check_imap(self) -> None:
+        if not self.host or not self.username:
+            raise ValueError(f"source {self.name!r}: imap needs host and username")
+        if self.security == "none" and not is_loopback(self.host):
+            raise ValueError(f"source {self.name!r}: security = \"none\" is allowed only for a loopback host")
+        if self.after == "move" and not self.move_to:
+            raise ValueError(f"source {self.name!r}: after = \"move\" needs move_to")
+        if self.port is None:
+            self.port = 993 if self.security == "ssl" else 143
+
+    @property
+    def all_folders(self) -> list[str]:
+        """The folders to poll, in order."""
+        return self.folders or [self.folder]
+
+
+class ScheduleSettings(BaseModel):
+    poll_every: str = "5m"
+    daily_report_at: str = "07:00"
+    timezone: str = "UTC"
+
+    @field_validator("poll_every")
+    @classmethod
+    def _valid_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("daily_report_at")
+    @classmethod
+    def _valid_time(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"daily_report_at must be HH:MM, got {value!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+
+class ReportSettings(BaseModel):
+    dir: str = "reports"
+    formats: list[Literal["html", "markdown", "json", "csv"]] = Field(default_factory=lambda: ["html", "markdown", "json"])
+
+
+class Settings(BaseModel):
+    """The whole configuration file."""
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    sources: list[SourceSettings] = Field(default_factory=list)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
+    config_path: str | None = None
+
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> "Settings":
+        names = [source.name for source in self.sources]
+        if len(names) != len(set(names)):
+            raise ValueError("source names must be unique")
+        return self
+
+
+def resolve_config_path(explicit: str | os.PathLike | None) -> Path:
+    """--config, else $COMPLAINT_TRIAGE_CONFIG, else ./config/complaint-triage.toml, else the shipped default."""
+    for candidate in (explicit, os.environ.get(ENV_CONFIG)):
+        if candidate:
+            path = Path(candidate)
+            if not path.is_file():
+                raise ConfigError(f"config file not found: {path}")
+            return path
+    local = Path("config/complaint-triage.toml")
+    return local if local.is_file() else config_dir() / "complaint-triage.toml"
+
+
+def _apply_env_overrides(data: dict, environ: dict[str, str]) -> dict:
+    """COMPLAINT_TRIAGE__STORE__URL=... sets [store] url; list items by index (SOURCES__0__HOST)."""
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in key[len(ENV_PREFIX):].split("__") if part]
+        _set_path(data, path, value, key)
+    return data
+
+
+def _set_path(node: Any, path: list[str], value: str, key: str) -> None:
+    for index, part in enumerate(path):
+        last = index == len(path) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"{key}: no list item {part}")
+            part = int(part)
+        if last:
+            node[part] = _env_value(value)
+            return
+        if isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            node = node[part]
+
+
+def _env_value(value: str) -> Any:
+    """Environment values are TOML literals when they parse as such, else strings."""
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def load_settings(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read, override from the environment, and validate the configuration."""
+    config_path = resolve_config_path(path)
+    try:
+        data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config {config_path}: {exc}") from exc
+    data = _apply_env_overrides(data, dict(os.environ if environ is None else environ))
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"invalid config {config_path}: {where}: {first['msg']}") from None
+    settings.config_path = str(config_path)
+    return settings
