@@ -1,0 +1,193 @@
+"""Records and raw messages through SQLAlchemy: SQLite by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from sqlalchemy import (
+    JSON, Boolean, Column, Date, DateTime, Integer, LargeBinary, MetaData, String, Table, Text,
+    create_engine, event, func, select, true,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from complaint_triage.errors import StoreError
+from complaint_triage.models import RawMessage, TriageRecord
+
+metadata = MetaData()
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(998), nullable=False, unique=True),
+    Column("source", Text, nullable=False),
+    Column("source_name", String(200)),
+    Column("raw", LargeBinary, nullable=False),
+    Column("raw_size", Integer, nullable=False),
+    Column("received_at", DateTime(timezone=True)),
+    Column("stored_at", DateTime(timezone=True), nullable=False),
+    Column("triaged_at", DateTime(timezone=True), nullable=False),
+    Column("record", JSON, nullable=False),
+    Column("error", Text),
+    Column("kind", String(40)),
+    Column("urgency", String(10)),
+    Column("is_complaint", Boolean, nullable=False, default=False),
+    Column("response_due", Date),
+    Column("attempts", Integer, nullable=False, default=1),
+)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL lets report, export and status read while the worker writes."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the URL; a SQLite file's directory is created."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(url, future=True, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise StoreError(f"cannot open store {redact_url(url)}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe for logs and errors."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<store url>"
+
+
+def _row_values(message: RawMessage, record: TriageRecord) -> dict:
+    now = _now()
+    return {
+        "message_id": record.message_id,
+        "source": message.source,
+        "source_name": message.source_name,
+        "raw": message.raw,
+        "raw_size": len(message.raw),
+        "received_at": record.received_at,
+        "stored_at": now,
+        "triaged_at": now,
+        "record": record.to_json_dict(),
+        "error": record.error,
+        "kind": record.kind,
+        "urgency": record.urgency,
+        "is_complaint": record.is_complaint,
+        "response_due": record.response_due,
+        "attempts": 1,
+    }
+
+
+class Store:
+    """The record store. Saving the same message twice keeps one row (identity: Message-ID or raw hash)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        try:
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot prepare store {redact_url(url)}: {exc.__class__.__name__}") from exc
+
+    def _insert(self):
+        dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(self.engine.dialect.name)
+        if dialect is None:
+            raise StoreError(f"unsupported database: {self.engine.dialect.name}")
+        return dialect.insert(messages)
+
+    def save_many(self, pairs: Iterable[tuple[RawMessage, TriageRecord]]) -> int:
+        """Insert or refresh records in one transaction; returns how many were written."""
+        rows = [_row_values(message, record) for message, record in pairs]
+        if not rows:
+            return 0
+        statement = self._insert()
+        kept = {name: getattr(statement.excluded, name) for name in ("record", "error", "kind", "urgency", "is_complaint", "response_due", "triaged_at", "received_at")}
+        kept["attempts"] = messages.c.attempts + 1
+        statement = statement.on_conflict_do_update(index_elements=["message_id"], set_=kept)
+        try:
+            with self.engine.begin() as connection:
+                for row in _deduplicated(rows):
+                    connection.execute(statement, row)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot write to store: {exc.__class__.__name__}: {str(exc.orig) if hasattr(exc, 'orig') else exc}".splitlines()[0]) from exc
+        return len(rows)
+
+    def save(self, message: RawMessage, record: TriageRecord) -> None:
+        """Insert or refresh one record."""
+        self.save_many([(message, record)])
+
+    def records(self, where=None) -> Iterator[TriageRecord]:
+        """Stored records, oldest stored first."""
+        query = select(messages.c.record).order_by(messages.c.id)
+        if where is not None:
+            query = query.where(where)
+        with self.engine.connect() as connection:
+            for (record,) in connection.execute(query):
+                yield TriageRecord.model_validate(record if isinstance(record, dict) else json.loads(record))
+
+    def rows(self, where=None) -> list[dict]:
+        """Stored rows without the raw bytes (for reports)."""
+        columns = [c for c in messages.c if c.name != "raw"]
+        query = select(*columns).order_by(messages.c.id)
+        if where is not None:
+            query = query.where(where)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def raw_messages(self, failed_only: bool = False) -> Iterator[RawMessage]:
+        """The kept raw messages, for reprocessing after a pattern change or replaying failures."""
+        condition = messages.c.error.is_not(None) if failed_only else true()
+        with self.engine.connect() as connection:
+            ids = list(connection.execute(select(messages.c.id).where(condition).order_by(messages.c.id)).scalars())
+        columns = (messages.c.raw, messages.c.source, messages.c.source_name)
+        for start in range(0, len(ids), 200):
+            chunk = ids[start : start + 200]
+            with self.engine.connect() as connection:
+                for row in connection.execute(select(*columns).where(messages.c.id.in_(chunk)).order_by(messages.c.id)):
+                    yield RawMessage(raw=row.raw, source=row.source, source_name=row.source_name)
+
+    def count(self, failed_only: bool = False) -> int:
+        """How many messages are stored (or failed)."""
+        query = select(func.count()).select_from(messages)
+        if failed_only:
+            query = query.where(messages.c.error.is_not(None))
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar_one()
+
+    def has_message(self, message_id: str) -> bool:
+        """True when a record with this identity is stored."""
+        with self.engine.connect() as connection:
+            return connection.execute(select(messages.c.id).where(messages.c.message_id == message_id)).first() is not None
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+
+def _deduplicated(rows: list[dict]) -> list[dict]:
+    """Within one batch the last copy of a message wins (the database would reject two in one statement)."""
+    latest: dict[str, dict] = {}
+    for row in rows:
+        latest[row["message_id"]] = row
+    return list(latest.values())
