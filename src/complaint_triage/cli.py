@@ -118,7 +118,7 @@ def process(paths: tuple[str, ...], output_format: str, config: str | None, no_s
             part = ingest(source.fetch_messages(), triager, store, on_record=on_record, settle=source.settle)
             summary = part if summary is None else _merge(summary, part)
     if table is not None:
-        Console().print(table)
+        Console(width=None if sys.stdout.isatty() else 200).print(table)
     _finish(summary, store)
 
 

@@ -147,13 +147,15 @@ def html_to_text(html: str) -> str:
 
 
 def split_quoted(text: str) -> tuple[str, str]:
-    """Separate the author's own lines from '>'-quoted lines (quote marks removed)."""
+    """Separate the author's own lines from '>'-quoted lines (quote marks removed, intro line kept with the quote)."""
     own, quoted = [], []
     for line in text.split("\n"):
         stripped = line.lstrip()
         if stripped.startswith(">"):
             quoted.append(re.sub(r"^(\s*>)+ ?", "", line))
-        elif not _QUOTE_INTRO.match(line):
+        elif _QUOTE_INTRO.match(line):
+            quoted.append(line.strip())  # 'On ... <notice-dispute@amazon.com> wrote:' tells whose notice is quoted
+        else:
             own.append(line)
     return "\n".join(own).strip(), "\n".join(quoted).strip()
 

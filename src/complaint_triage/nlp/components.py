@@ -134,7 +134,8 @@ class IdentifierLinker:
     def _nearest_anchor(self, doc: Doc, candidate: Span, families: list[str], anchors: list[Anchor]) -> str | None:
         for anchor in reversed(anchors):
             limit = self.linking["chain_window_tokens" if anchor.chained else "window_tokens"]
-            if words_between(doc, anchor.end, candidate.start) > limit or lines_between(doc, anchor.end, candidate.start) > self.linking["window_lines"]:
+            line_limit = self.linking["chain_window_lines" if anchor.chained else "window_lines"]
+            if words_between(doc, anchor.end, candidate.start) > limit or lines_between(doc, anchor.end, candidate.start) > line_limit:
                 return None
             if anchor.family in families and self._digits_fit(anchor.family, candidate):
                 return anchor.family

@@ -21,4 +21,6 @@ def customise_tokenizer(nlp: Language) -> Language:
     suffixes = [rule for rule in nlp.Defaults.suffixes if _keeps_identifiers_whole(rule)]
     nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
     nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
+    # English special cases split plain words ('id' -> 'i' 'd'); identifiers' labels need them whole.
+    nlp.tokenizer.rules = {text: rule for text, rule in nlp.tokenizer.rules.items() if not text.isalpha()}
     return nlp

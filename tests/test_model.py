@@ -1,0 +1,34 @@
+"""The committed pipeline under models/ is exactly what config/patterns/ builds."""
+
+from __future__ import annotations
+
+import filecmp
+
+from complaint_triage.nlp.build import build_model, build_pipeline, load_pipeline
+from complaint_triage.resources import model_dir
+
+
+def _files(root):
+    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+
+
+def test_models_dir_matches_a_fresh_build(tmp_path):
+    fresh = build_model(tmp_path)
+    shipped = model_dir()
+    assert _files(fresh) == _files(shipped), "models/ has different files: run `complaint-triage build-model`"
+    for relative in _files(fresh):
+        assert filecmp.cmp(fresh / relative, shipped / relative, shallow=False), f"models/{relative} is stale: run `complaint-triage build-model`"
+
+
+def test_loaded_pipeline_has_the_rule_components():
+    nlp = load_pipeline()
+    assert nlp.pipe_names == ["span_ruler", "identifier_linker"]
+    assert nlp.lang == "en"
+
+
+def test_tokenizer_keeps_order_ids_whole_and_splits_cjk():
+    nlp = build_pipeline()
+    tokens = [t.text for t in nlp.make_doc("order 112-3456789-1234567 申立ID:16509328131 B0ABC1234K")]
+    assert "112-3456789-1234567" in tokens
+    assert tokens[2:5] == ["申", "立", "ID"]
+    assert "B0ABC1234K" in tokens
