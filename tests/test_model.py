@@ -22,7 +22,7 @@ def test_models_dir_matches_a_fresh_build(tmp_path):
 
 def test_loaded_pipeline_has_the_rule_components():
     nlp = load_pipeline()
-    assert nlp.pipe_names == ["span_ruler", "identifier_linker"]
+    assert nlp.pipe_names == ["span_ruler", "value_finder", "identifier_linker"]
     assert nlp.lang == "en"
 
 

@@ -20,18 +20,20 @@ PIPELINE_NAME = "complaint_triage_ner"
 PATTERN_FILES = ("identifiers.jsonl", "cues.jsonl", "claims.jsonl", "kinds.jsonl", "deadlines.jsonl")
 
 
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ModelError(f"{path}:{number}: {exc.msg}") from exc
+    return rows
+
+
 def read_patterns(patterns_dir: Path) -> list[dict]:
-    """Every pattern of every JSONL file, in file order."""
-    patterns = []
-    for name in PATTERN_FILES:
-        path = patterns_dir / name
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    patterns.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ModelError(f"{path}:{number}: {exc.msg}") from exc
-    return patterns
+    """Every span-ruler pattern of every JSONL file, in file order."""
+    return [row for name in PATTERN_FILES for row in _read_jsonl(patterns_dir / name)]
 
 
 def build_pipeline(patterns_dir: Path | None = None) -> Language:
@@ -44,6 +46,8 @@ def build_pipeline(patterns_dir: Path | None = None) -> Language:
         config={"spans_key": "candidates", "phrase_matcher_attr": "LOWER", "validate": True, "overwrite": True},
     )
     ruler.add_patterns(read_patterns(patterns_dir))
+    shapes = [{"label": row["label"], "regex": row["regex"]} for row in _read_jsonl(patterns_dir / "values.jsonl")]
+    nlp.add_pipe("value_finder", config={"shapes": shapes})
     linking = tomllib.loads((patterns_dir / "linking.toml").read_text(encoding="utf-8"))
     nlp.add_pipe("identifier_linker", config={"linking": linking})
     return nlp

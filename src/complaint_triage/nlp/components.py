@@ -6,6 +6,7 @@ module before loading the pipeline.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from spacy.language import Language
@@ -212,6 +213,33 @@ def _same_clause(doc: Doc, veto: Span, span: Span) -> bool:
 
 if not Span.has_extension("family"):
     Span.set_extension("family", default=None)
+
+
+class ValueFinder:
+    """Finds identifier-shaped values with regular expressions over the text (one pass per shape).
+
+    Token-level REGEX patterns would make spaCy's matcher test every shape against every token;
+    scanning the text once per shape and aligning the hits to tokens is an order of magnitude faster.
+    """
+
+    def __init__(self, shapes: list[dict]):
+        self.shapes = [(shape["label"], re.compile(shape["regex"])) for shape in shapes]
+
+    def __call__(self, doc: Doc) -> Doc:
+        found = []
+        for label, pattern in self.shapes:
+            for match in pattern.finditer(doc.text):
+                span = doc.char_span(match.start(), match.end(), label=label, alignment_mode="expand")
+                if span is not None and len(span):
+                    found.append(span)
+        doc.spans[CANDIDATES] = list(doc.spans.get(CANDIDATES, [])) + found
+        return doc
+
+
+@Language.factory("value_finder", default_config={"shapes": []})
+def make_value_finder(nlp: Language, name: str, shapes: list[dict]) -> ValueFinder:
+    """spaCy factory for the value finder; `shapes` come from config/patterns/values.jsonl."""
+    return ValueFinder(shapes)
 
 
 @Language.factory("identifier_linker", default_config={"linking": {}})
