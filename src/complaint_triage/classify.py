@@ -16,6 +16,7 @@ COMPLAINT_KINDS = {
 }
 AMAZON_ENFORCEMENT_KINDS = COMPLAINT_KINDS - {"cease_and_desist"}
 _CLAIM_CUES = ("CLAIM_TRADEMARK", "CLAIM_COPYRIGHT", "CLAIM_PATENT", "CLAIM_DESIGN", "CLAIM_COUNTERFEIT")
+_CLAIM_WORDS = ("CLAIM_TRADEMARK_WORD", "CLAIM_COPYRIGHT_WORD", "CLAIM_PATENT_WORD")
 _LEVELS = ("critical", "high", "medium", "low")
 
 
@@ -59,9 +60,10 @@ def _amazon_kind(cues: Counter, entities: Entities) -> str | None:
     if cues.get("KIND_INAUTHENTIC", 0) >= 2 or (_has(cues, "KIND_INAUTHENTIC") and _has(cues, "KIND_DOCUMENTS_REQUESTED")):
         return "inauthentic_complaint"
     relayed = _has(cues, "KIND_RELAYED") or bool(entities.contact_emails)
-    if relayed and (_has_claim(cues, entities) or entities.complaint_ids or entities.asins):
+    if relayed and not _has(cues, "KIND_SUSPECTED_STRONG") and (_has_claim(cues, entities) or entities.complaint_ids or entities.asins):
         return "ip_complaint"
-    if _has_claim(cues, entities) and (_has(cues, "KIND_SUSPECTED", "KIND_REMOVAL") or entities.asins):
+    claimed = _has_claim(cues, entities) or _has(cues, "KIND_SUSPECTED_STRONG")
+    if claimed and (_has(cues, "KIND_SUSPECTED", "KIND_SUSPECTED_STRONG", "KIND_REMOVAL") or entities.asins):
         return "suspected_ip_violation"
     if _has(cues, "KIND_BUYER"):
         return "buyer_message"
@@ -69,9 +71,11 @@ def _amazon_kind(cues: Counter, entities: Entities) -> str | None:
 
 
 def _is_cease_and_desist(parsed: ParsedEmail, cues: Counter, entities: Entities, sender: SenderProfile) -> bool:
+    """A rights owner, agent or law firm writing directly: asserts a right and demands action (or sues)."""
     if sender.amazon_domain or parsed.list_unsubscribe or _has(cues, "KIND_NEWSLETTER", "KIND_SOLICITATION", "KIND_REPLY_TO_BRAND"):
         return False
-    return _has(cues, "KIND_CEASE_DESIST") and (_has_claim(cues, entities) or _has(cues, "KIND_LAWSUIT"))
+    demands = _has(cues, "KIND_CEASE_DESIST", "KIND_DEMAND", "KIND_LAWSUIT")
+    return demands and (_has_claim(cues, entities) or _has(cues, "KIND_LAWSUIT", *_CLAIM_WORDS))
 
 
 def decide_kind(parsed: ParsedEmail, entities: Entities, sender: SenderProfile, tables: DomainTables) -> str:
@@ -98,10 +102,11 @@ def claim_types(kind: str, entities: Entities) -> list[str]:
         return []
     cues = Counter(entities.cues)
     design_patent = any(number.startswith("USD") for number in entities.patent_numbers)
+    direct = kind == "cease_and_desist"  # a letter's plain words ('our trademark') are its claim
     found = {
-        "trademark": _has(cues, "CLAIM_TRADEMARK") or bool(entities.registration_numbers or entities.trademarks),
-        "copyright": _has(cues, "CLAIM_COPYRIGHT") or bool(entities.copyright_registrations),
-        "patent": _has(cues, "CLAIM_PATENT") or bool(entities.patent_numbers) or kind == "patent_evaluation",
+        "trademark": _has(cues, "CLAIM_TRADEMARK") or bool(entities.registration_numbers or entities.trademarks) or (direct and _has(cues, "CLAIM_TRADEMARK_WORD")),
+        "copyright": _has(cues, "CLAIM_COPYRIGHT") or bool(entities.copyright_registrations) or (direct and _has(cues, "CLAIM_COPYRIGHT_WORD")),
+        "patent": _has(cues, "CLAIM_PATENT") or bool(entities.patent_numbers) or kind == "patent_evaluation" or (direct and _has(cues, "CLAIM_PATENT_WORD")),
         "counterfeit": _has(cues, "CLAIM_COUNTERFEIT") or kind == "inauthentic_complaint",
         "design": _has(cues, "CLAIM_DESIGN") or design_patent,
     }
@@ -118,16 +123,31 @@ def seller_addresses(parsed: ParsedEmail, sender: SenderProfile) -> set[str]:
     return own
 
 
-def rights_owner_emails(kind: str, parsed: ParsedEmail, entities: Entities, sender: SenderProfile, tables: DomainTables) -> list[str]:
-    """The complaining owner's, agent's or law firm's addresses: never Amazon's, never the seller's."""
+def _is_reply_to_brand(kind: str, parsed: ParsedEmail, entities: Entities) -> bool:
+    """The seller writing to the complaining brand (its addresses are the brand's)."""
+    return kind == "other" and _has(Counter(entities.cues), "KIND_REPLY_TO_BRAND") and bool(entities.complaint_ids or entities.asins)
+
+
+def _email_candidates(kind: str, parsed: ParsedEmail, entities: Entities) -> list[str]:
+    if kind in {"cease_and_desist", "retraction"}:
+        return [parsed.from_address] + entities.contact_emails + entities.emails
+    if _is_reply_to_brand(kind, parsed, entities):
+        return parsed.to_addresses + entities.contact_emails + entities.emails
+    if kind in AMAZON_ENFORCEMENT_KINDS and not entities.contact_emails:
+        return entities.emails  # the notice names someone besides Amazon and the seller: the complainant
     if kind in {"buyer_message", "other", "reinstatement"} and not entities.contact_emails:
         return []
-    candidates = list(entities.contact_emails)
-    if kind in {"cease_and_desist", "retraction"}:
-        candidates = [parsed.from_address] + candidates + entities.emails
+    return list(entities.contact_emails)
+
+
+def rights_owner_emails(kind: str, parsed: ParsedEmail, entities: Entities, sender: SenderProfile, tables: DomainTables) -> list[str]:
+    """The complaining owner's, agent's or law firm's addresses: never Amazon's, never the seller's."""
+    candidates = _email_candidates(kind, parsed, entities)
     excluded = seller_addresses(parsed, sender)
     if kind == "retraction":
         excluded.discard(parsed.from_address)
+    if _is_reply_to_brand(kind, parsed, entities):
+        excluded = {parsed.from_address} | ({parsed.forwarded_by} if parsed.forwarded_by else set())
     result = []
     for address in candidates:
         if address and address not in excluded and not is_amazon_domain(domain_of(address), tables.senders) and address not in result:
@@ -172,7 +192,8 @@ def rate_urgency(kind: str, claims: list[str], entities: Entities, deadline: int
         fired.append(("critical", "legal_action"))
     if kind == "cease_and_desist" and deadline is not None and deadline <= short:
         fired.append(("critical", "short_legal_deadline"))
-    if complaint and kind != "cease_and_desist" and _has(cues, "KIND_REMOVAL", "KIND_DEACTIVATION"):
+    removed = _has(cues, "KIND_REMOVAL", "KIND_DEACTIVATION") and not _has(cues, "KIND_NOT_REMOVED")
+    if complaint and kind != "cease_and_desist" and removed:
         fired.append(("high", "listing_removed"))
     if kind == "patent_evaluation":
         fired.append(("high", "patent_evaluation"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import date
 
@@ -27,24 +28,36 @@ _LISTS = {
 }
 
 
+_WRAPPED = re.compile(r"(?<=[^\s.:;!?。:)\]])[ \t]*\n[ \t]*(?=[a-zà-ÿ0-9(])")
+
+
+def unwrap_lines(text: str) -> str:
+    """Join hard-wrapped prose ('...en un plazo de' / '72 horas') so phrases span the break.
+
+    Only a line that ends mid-sentence, followed by one that starts in lower case or with a
+    digit, is joined: field lines ('Trademark: X' / 'Complaint ID: Y') stay apart.
+    """
+    return _WRAPPED.sub(" ", text)
+
+
 def extraction_text(parsed: ParsedEmail) -> str:
-    """What the pipeline reads: subject, own text, then the quoted copy, capped in size."""
-    return parsed.full_text[:MAX_TEXT_CHARS]
+    """What the pipeline reads: subject, own text, then the quoted copy, unwrapped and capped in size."""
+    return unwrap_lines(parsed.full_text[:MAX_TEXT_CHARS])
 
 
 def entities_from_doc(doc: Doc, notice_day: date | None) -> Entities:
     """Collect the linker's identifiers and the cue counts from a processed Doc."""
     collected: dict[str, list] = {field: [] for field in _LISTS.values()}
     days: list[int] = []
-    for span in doc.spans[IDENTIFIERS]:
-        if span.label_ == "DEADLINE":
-            window = _days(span._.value, notice_day)
+    for found in doc.user_data.get(IDENTIFIERS, []):
+        if found.label == "DEADLINE":
+            window = _days(found.value, notice_day)
             if window is not None:
                 days.append(window)
-        elif span.label_ in _LISTS:
-            values = collected[_LISTS[span.label_]]
-            if span._.value not in values:
-                values.append(span._.value)
+        elif found.label in _LISTS:
+            values = collected[_LISTS[found.label]]
+            if found.value not in values:
+                values.append(found.value)
     cues = Counter(span.label_ for span in doc.spans[CANDIDATES] if span.label_.startswith(("CLAIM_", "KIND_", "CUE_")))
     classes = sorted({int(t.text) for s in doc.spans[CANDIDATES] if s.label_ == "VAL_NICE_CLASS" for t in s if t.text.isdigit() and 1 <= int(t.text) <= 45})
     collected["emails"] = [e for e in collected["emails"] if e not in collected["contact_emails"]]

@@ -69,8 +69,8 @@ def _check_looks_like_mail(raw: bytes) -> None:
 
 def _parsed_from_mail(mail, raw: bytes) -> ParsedEmail:
     message: Message = mail.message
-    plain = "\n".join(mail.text_plain)
-    html = "\n".join(mail.text_html)
+    plain_parts, html_parts = text_parts(message)
+    plain, html = "\n".join(plain_parts), "\n".join(html_parts)
     body = plain if plain.strip() else html_to_text(html)
     body_text, quoted_text = split_quoted(normalise_text(body))
     name, address = _first_address(mail.from_)
@@ -92,6 +92,44 @@ def _parsed_from_mail(mail, raw: bytes) -> ParsedEmail:
         in_reply_to=_header(message, "In-Reply-To"),
         references=(_header(message, "References") or "").split(),
     )
+
+
+def _own_parts(message: Message):
+    """The message's leaf parts, not descending into attached messages (those are triaged on their own)."""
+    if message.get_content_maintype() == "message" and message is not None:
+        return
+    if message.is_multipart():
+        for part in message.get_payload() or []:
+            if isinstance(part, Message):
+                yield from _own_parts(part)
+    else:
+        yield message
+
+
+def decode_part(part: Message) -> str:
+    """A text part's payload as str: transfer encoding undone, declared charset tried, never raising."""
+    payload = part.get_payload(decode=True) or b""
+    for charset in (part.get_content_charset(), "utf-8", "cp1252"):
+        if not charset:
+            continue
+        try:
+            return payload.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("utf-8", errors="replace")
+
+
+def text_parts(message: Message) -> tuple[list[str], list[str]]:
+    """The inline text/plain and text/html bodies of a message, decoded."""
+    plain, html = [], []
+    for part in _own_parts(message):
+        if "attachment" in (part.get("Content-Disposition") or "").lower():
+            continue
+        if part.get_content_type() == "text/plain":
+            plain.append(decode_part(part))
+        elif part.get_content_type() == "text/html":
+            html.append(decode_part(part))
+    return plain, html
 
 
 def _header(message: Message, name: str) -> str | None:

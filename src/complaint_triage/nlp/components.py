@@ -14,6 +14,7 @@ from spacy.tokens import Doc, Span
 
 from complaint_triage import normalise
 from complaint_triage.nlp.deadlines import deadline_value
+from complaint_triage.nlp.identifier import Identifier
 from complaint_triage.nlp.trademarks import find_trademarks
 
 CANDIDATES = "candidates"
@@ -25,9 +26,8 @@ FAMILY_LABELS = {
     "patent": "PATENT_NUMBER",
     "copyright": "COPYRIGHT_REGISTRATION",
 }
+FAMILY_OF_LABEL = {label: family for family, label in FAMILY_LABELS.items()}
 
-if not Span.has_extension("value"):
-    Span.set_extension("value", default=None)
 
 
 @dataclass
@@ -71,7 +71,9 @@ class IdentifierLinker:
         found += self._marketplaces(spans)
         found += self._deadlines(doc, spans)
         found += find_trademarks(doc, spans)
-        doc.spans[IDENTIFIERS] = sorted(found, key=lambda s: s.start)
+        found.sort(key=lambda item: item.start)
+        doc.user_data[IDENTIFIERS] = found
+        doc.spans[IDENTIFIERS] = [Span(doc, item.start, item.end, label=item.label) for item in found]
         return doc
 
     def _value_groups(self, spans) -> list[list[Span]]:
@@ -89,8 +91,8 @@ class IdentifierLinker:
             groups.append(sorted(group, key=lambda s: self.priority[s.label_]))
         return sorted(groups, key=lambda g: g[0].start)
 
-    def _link(self, doc: Doc, cues: list[Span], vetoes: list[Span], groups: list[list[Span]]) -> list[Span]:
-        found: list[Span] = []
+    def _link(self, doc: Doc, cues: list[Span], vetoes: list[Span], groups: list[list[Span]]) -> list[Identifier]:
+        found: list[Identifier] = []
         anchors: list[Anchor] = []
         cue_index = 0
         for group in groups:
@@ -102,14 +104,14 @@ class IdentifierLinker:
             linked = self._link_group(doc, group, anchors)
             if linked is not None:
                 found.append(linked)
-                anchors.append(Anchor(linked._.family, linked.end, True))
+                anchors.append(Anchor(FAMILY_OF_LABEL[linked.label], linked.end, True))
         return found
 
     def _vetoed(self, doc: Doc, value: Span, vetoes: list[Span]) -> bool:
         limit = self.linking["veto_tokens"]
         return any(v.end <= value.start and words_between(doc, v.end, value.start) <= limit and lines_between(doc, v.end, value.start) == 0 for v in vetoes)
 
-    def _link_group(self, doc: Doc, group: list[Span], anchors: list[Anchor]) -> Span | None:
+    def _link_group(self, doc: Doc, group: list[Span], anchors: list[Anchor]) -> Identifier | None:
         for candidate in group:
             rule = self.values[candidate.label_]
             family = self._family(doc, candidate, rule, anchors)
@@ -117,10 +119,7 @@ class IdentifierLinker:
                 continue
             value = self._normalise(family, candidate)
             if value is not None:
-                span = Span(doc, candidate.start, candidate.end, label=FAMILY_LABELS[family])
-                span._.value = value
-                span._.family = family
-                return span
+                return Identifier(FAMILY_LABELS[family], value, candidate.start, candidate.end)
         return None
 
     def _family(self, doc: Doc, candidate: Span, rule: dict, anchors: list[Anchor]) -> str | None:
@@ -150,7 +149,7 @@ class IdentifierLinker:
 
     @staticmethod
     def _normalise(family: str, candidate: Span) -> str | None:
-        label, text = candidate.label_, candidate.text
+        label, text = candidate.label_, candidate.text.strip(".,;:()[]<>\"'")
         if family == "asin":
             return normalise.asin(text)
         if family == "complaint_id":
@@ -161,32 +160,28 @@ class IdentifierLinker:
             return normalise.patent_number(label, text)
         return normalise.copyright_registration(text)
 
-    def _emails(self, doc: Doc, spans) -> list[Span]:
+    def _emails(self, doc: Doc, spans) -> list[Identifier]:
         contacts = [s for s in spans if s.label_ == "CUE_CONTACT"]
         found = []
         for span in spans:
             if span.label_ != "VAL_EMAIL":
                 continue
             near_contact = any(c.end <= span.start and lines_between(doc, c.end, span.start) <= 4 and words_between(doc, c.end, span.start) <= 25 for c in contacts)
-            email = Span(doc, span.start, span.end, label="RIGHTS_OWNER_EMAIL" if near_contact else "EMAIL")
-            email._.value = span.text.lower().strip(".")
-            found.append(email)
+            label = "RIGHTS_OWNER_EMAIL" if near_contact else "EMAIL"
+            found.append(Identifier(label, span.text.lower().strip("."), span.start, span.end))
         return found
 
     @staticmethod
-    def _marketplaces(spans) -> list[Span]:
+    def _marketplaces(spans) -> list[Identifier]:
         found = []
         for span in spans:
-            if span.label_ == "VAL_MARKETPLACE":
-                value = normalise.marketplace(span.text)
-                if value:
-                    market = Span(span.doc, span.start, span.end, label="MARKETPLACE")
-                    market._.value = value
-                    found.append(market)
+            value = normalise.marketplace(span.text) if span.label_ == "VAL_MARKETPLACE" else None
+            if value:
+                found.append(Identifier("MARKETPLACE", value, span.start, span.end))
         return found
 
     @staticmethod
-    def _deadlines(doc: Doc, spans) -> list[Span]:
+    def _deadlines(doc: Doc, spans) -> list[Identifier]:
         vetoes = [s for s in spans if s.label_ == "DEADLINE_NOT_SELLERS"]
         found = []
         for span in spans:
@@ -196,23 +191,22 @@ class IdentifierLinker:
                 continue
             value = deadline_value(span)
             if value is not None and not any(f.start < span.end and span.start < f.end for f in found):
-                deadline = Span(doc, span.start, span.end, label="DEADLINE")
-                deadline._.value = value
-                found.append(deadline)
+                found.append(Identifier("DEADLINE", value, span.start, span.end))
         return found
 
 
+_SENTENCE_END = {".", "!", "?", "。", ";"}
+
+
 def _same_clause(doc: Doc, veto: Span, span: Span) -> bool:
-    """A veto phrase close before or after a deadline, on the same line, cancels it."""
-    if veto.end <= span.start:
-        return lines_between(doc, veto.end, span.start) == 0 and words_between(doc, veto.end, span.start) <= 12
-    if span.end <= veto.start:
-        return lines_between(doc, span.end, veto.start) == 0 and words_between(doc, span.end, veto.start) <= 8
-    return True
-
-
-if not Span.has_extension("family"):
-    Span.set_extension("family", default=None)
+    """A veto phrase in the same sentence as a deadline, close before or after it, cancels it."""
+    first, second = (veto, span) if veto.end <= span.start else (span, veto)
+    if first.end > second.start:
+        return True
+    between = doc[first.end : second.start]
+    if lines_between(doc, first.end, second.start) or any(t.text in _SENTENCE_END for t in between):
+        return False
+    return words_between(doc, first.end, second.start) <= (12 if first is veto else 14)
 
 
 class ValueFinder:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
 from complaint_triage import normalise
+from complaint_triage.nlp.identifier import Identifier
 
 # Words that end a mark or show that what follows a cue is prose, not a name.
 _STOP = {
@@ -20,11 +21,15 @@ _STOP = {
     "del", "y", "es", "il", "lo", "gli", "di", "e", "è", "dei", "marke", "marque", "marca", "marchio", "amazon", "seller", "sellers",
     "inhaber", "titulaire", "titular", "titolare", "nummer", "numéro", "número", "numero", "registrierung", "enregistrement", "registro",
     "registrazione", "verletzung", "contrefaçon", "infracción", "violazione", "products", "product", "listing", "listings", "asin", "asins",
+    "eu", "uk", "us", "usa", "ip", "dmca", "eutm", "euipo", "uspto", "ukipo", "dpma", "llc", "inc", "ltd", "gmbh", "tm", "id", "nr", "notice",
+    "policy", "warning", "title", "infringement", "type", "nos", "see", "below", "above", "following",
 }
 _BREAK = {",", ";", "(", ")", "[", "]", ".", "!", "?", "/", "|", "·", "•", "–", "—", "、", "。", "(", ")"}
 _QUOTES = {'"', "“", "”", "„", "«", "»", "'", "‘", "’", "「", "」", "『", "』"}
 _SYMBOLS = {"®", "™", "℠"}
 _MAX_WORDS = 5
+_GENERIC_CUES = {"trademark", "trade mark", "mark", "marke", "word mark", "the mark", "the trademark", "name"}
+_IDENTIFIER_LIKE = re.compile(r"\d{4,}|^\d[\d,./-]*$")
 
 
 def _looks_like_mark(words: list[str]) -> bool:
@@ -32,6 +37,8 @@ def _looks_like_mark(words: list[str]) -> bool:
         return False
     first = words[0]
     if first.lower() in _STOP or not (first[0].isupper() or first[0].isdigit() or re.match(r"[\u3040-\u30ff\u4e00-\u9fff]", first)):
+        return False
+    if any(_IDENTIFIER_LIKE.search(w) for w in words):
         return False
     return any(re.search(r"\w", w) for w in words) and words[-1].lower() not in _STOP
 
@@ -43,36 +50,73 @@ def _quoted_after(doc: Doc, start: int) -> tuple[list[str], int] | None:
         index += 1
     if index >= len(doc) or doc[index].text not in _QUOTES:
         return None
-    words = []
+    words: list[str] = []
     for token in doc[index + 1 : index + 2 + _MAX_WORDS]:
         if token.text in _QUOTES:
-            return words, token.i + 1
-        if token.is_space or "\n" in token.text_with_ws[len(token.text):]:
-            words.append(token.text)
+            return (words, token.i + 1) if words else None
+        if token.is_space:
             return None
         words.append(token.text)
+        if "\n" in token.whitespace_:
+            return None
     return None
+
+
+def _skip_to_name(doc: Doc, start: int) -> int | None:
+    """Where the name after a cue starts; None when the cue ends its line without a colon.
+
+    Also skips a short verb before a colon, as German puts it: 'die folgende Marke verletzen: VELMORA'.
+    """
+    index = start
+    if index < len(doc) and doc[index].text == ":":
+        index += 1
+        while index < len(doc) and doc[index].is_space and doc[index].text.count("\n") <= 1:
+            index += 1
+        return index
+    if index < len(doc) and (doc[index].is_space or "\n" in doc[index - 1].whitespace_):
+        return None
+    for offset in range(1, 4):
+        probe = index + offset
+        if probe < len(doc) and doc[probe].text == ":" and all(t.is_lower for t in doc[index:probe]):
+            return probe + 1
+    return index
 
 
 def _words_after(doc: Doc, start: int) -> list[str]:
     """The name written after a cue like 'following trademark:', up to the end of its line or a break."""
-    index = start
-    while index < len(doc) and (doc[index].text in {":", "-"} | _QUOTES | _SYMBOLS or doc[index].is_space):
-        if doc[index].is_space and doc[index].text.count("\n") > 1:
-            return []
+    index = _skip_to_name(doc, start)
+    if index is None:
+        return []
+    while index < len(doc) and doc[index].text in {"-"} | _QUOTES | _SYMBOLS:
         index += 1
     words: list[str] = []
     for token in doc[index : index + _MAX_WORDS + 2]:
-        if token.is_space or token.text in _BREAK or token.text in _QUOTES:
-            break
-        if token.text in _SYMBOLS:
+        if token.is_space or token.text in _BREAK or token.text in _QUOTES or token.text in _SYMBOLS:
             break
         if words and token.lower_ in _STOP:
             break
         words.append(token.text)
-        if "\n" in token.whitespace_ or "\n" in (doc[token.i + 1].text if token.i + 1 < len(doc) else ""):
+        if "\n" in token.whitespace_ or (token.i + 1 < len(doc) and doc[token.i + 1].is_space):
             break
     return words
+
+
+def _capitals_before(doc: Doc, cue_start: int) -> list[str]:
+    """An all-capitals name right before a generic cue: 'its ZEPHRAWAVE trademark', 'the NIMBLEROOT mark'."""
+    words: list[str] = []
+    index = cue_start - 1
+    while index >= 0 and len(words) < 4:
+        token = doc[index]
+        if token.text == "&" and words:
+            words.insert(0, token.text)
+        elif token.is_upper and token.is_alpha and len(token.text) >= 3 and token.lower_ not in _STOP:
+            words.insert(0, token.text)
+        else:
+            break
+        if "\n" in (doc[index - 1].whitespace_ if index > 0 else ""):
+            break
+        index -= 1
+    return words if words and words[0] != "&" else []
 
 
 def _marked_before(doc: Doc, symbol_index: int) -> list[str]:
@@ -83,22 +127,24 @@ def _marked_before(doc: Doc, symbol_index: int) -> list[str]:
         token = doc[index]
         if token.is_space or token.text in _BREAK or token.text in _QUOTES or "\n" in token.whitespace_ and words:
             break
-        if not (token.text[:1].isupper() or token.text[:1].isdigit()) or token.lower_ in _STOP:
+        if not token.text[:1].isupper() or token.lower_ in _STOP:
             break
         words.insert(0, token.text)
         index -= 1
     return words
 
 
-def find_trademarks(doc: Doc, spans) -> list[Span]:
-    """TRADEMARK spans for the marks a message asserts by name."""
-    found: dict[str, Span] = {}
+def find_trademarks(doc: Doc, spans) -> list[Identifier]:
+    """TRADEMARK identifiers for the marks a message asserts by name."""
+    found: dict[str, Identifier] = {}
     cues = [s for s in spans if s.label_ == "CUE_TRADEMARK_NAME"]
     for cue in sorted(cues, key=lambda s: (s.start, -len(s))):
         quoted = _quoted_after(doc, cue.end)
         words = quoted[0] if quoted else _words_after(doc, cue.end)
         if quoted or _looks_like_mark(words):
             _add(found, doc, cue.start, cue.end, normalise.mark_name(" ".join(words)))
+        elif cue.text.lower() in _GENERIC_CUES and (before := _capitals_before(doc, cue.start)):
+            _add(found, doc, cue.start - len(before), cue.start, normalise.mark_name(" ".join(before)))
     for token in doc:
         if token.text in _SYMBOLS:
             words = _marked_before(doc, token.i)
@@ -107,9 +153,7 @@ def find_trademarks(doc: Doc, spans) -> list[Span]:
     return list(found.values())
 
 
-def _add(found: dict[str, Span], doc: Doc, start: int, end: int, name: str) -> None:
+def _add(found: dict[str, Identifier], doc: Doc, start: int, end: int, name: str) -> None:
     if not name or name.casefold() in (key.casefold() for key in found):
         return
-    span = Span(doc, start, end, label="TRADEMARK")
-    span._.value = name
-    found[name] = span
+    found[name] = Identifier("TRADEMARK", name, start, end)
