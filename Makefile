@@ -18,7 +18,7 @@ install: $(STAMP)
 run: $(STAMP)
 	@mkdir -p var reports
 	$(BIN)/complaint-triage process fixtures --format table --config config/complaint-triage.toml
-	$(BIN)/complaint-triage report --all --format markdown --output reports/summary.md --config config/complaint-triage.toml
+	$(BIN)/complaint-triage report --date latest --format markdown --output reports/summary.md --config config/complaint-triage.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
