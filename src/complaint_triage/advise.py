@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+from functools import lru_cache
 from datetime import date, timedelta
 
 from complaint_triage.classify import COMPLAINT_KINDS, Verdict
@@ -29,10 +30,16 @@ def registration_office(number: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=8)
+def _office_patterns(office_words: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, re.Pattern]:
+    return {office: re.compile(r"(?<![\w])(?:" + "|".join(map(re.escape, words)) + r")(?![\w])") for office, words in office_words}
+
+
 def asserted_offices(text: str, entities: Entities, tables: DomainTables) -> set[str]:
     """Offices named by the notice's words or implied by its registration numbers."""
     lowered = text.lower()
-    offices = {office for office, words in tables.marketplaces.office_words.items() if any(_word_in(word, lowered) for word in words)}
+    words = tuple((office, tuple(names)) for office, names in tables.marketplaces.office_words.items())
+    offices = {office for office, pattern in _office_patterns(words).items() if pattern.search(lowered)}
     offices.update(filter(None, (registration_office(number) for number in entities.registration_numbers)))
     return offices
 

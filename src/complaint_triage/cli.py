@@ -17,7 +17,7 @@ from rich.table import Table
 from complaint_triage import report as reports
 from complaint_triage.errors import ConfigError, TriageError
 from complaint_triage.evaluate import evaluate as run_evaluation
-from complaint_triage.ingest import ingest
+from complaint_triage.ingest import IngestSummary, ingest
 from complaint_triage.models import TriageRecord
 from complaint_triage.pipeline import default_triager
 from complaint_triage.settings import Settings, load_settings
@@ -93,7 +93,8 @@ def _results_table() -> Table:
 @click.option("--format", "output_format", type=click.Choice(["jsonl", "table", "markdown"]), default="jsonl", show_default=True, help="How records are written to stdout.")
 @config_option
 @click.option("--no-store", is_flag=True, help="Do not write records to the store; only print them.")
-def process(paths: tuple[str, ...], output_format: str, config: str | None, no_store: bool) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes that triage in parallel (output order is kept).")
+def process(paths: tuple[str, ...], output_format: str, config: str | None, no_store: bool, workers: int) -> None:
     """Triage saved mail: .eml files, directories of them (recursive), mbox files and Maildirs."""
     settings = _settings(config)
     try:
@@ -113,21 +114,12 @@ def process(paths: tuple[str, ...], output_format: str, config: str | None, no_s
             emit(record)
             progress.advance(task)
 
-        summary = None
+        summary = IngestSummary()
         for source in sources:
-            part = ingest(source.fetch_messages(), triager, store, on_record=on_record, settle=source.settle)
-            summary = part if summary is None else _merge(summary, part)
+            summary.merge(ingest(source.fetch_messages(), triager, store, on_record=on_record, settle=source.settle, workers=workers))
     if table is not None:
         Console(width=None if sys.stdout.isatty() else 200).print(table)
     _finish(summary, store)
-
-
-def _merge(total, part):
-    total.triaged += part.triaged
-    total.failed += part.failed
-    total.stored += part.stored
-    total.failures += part.failures
-    return total
 
 
 def _finish(summary, store: Store | None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -44,13 +45,21 @@ def words_between(doc: Doc, start: int, end: int) -> int:
     return sum(1 for token in doc[start:end] if not (token.is_punct or token.is_space))
 
 
+def doc_text(doc: Doc) -> str:
+    """The Doc's text, computed once (Doc.text joins every token on each access)."""
+    if "text" not in doc.user_data:
+        doc.user_data["text"] = doc.text
+    return doc.user_data["text"]
+
+
 def lines_between(doc: Doc, start: int, end: int) -> int:
     """How many line breaks lie between the token before `start` and the token at `end`."""
     if end <= 0 or start >= len(doc):
         return 0
     begin = doc[start - 1].idx + len(doc[start - 1]) if start > 0 else 0
-    stop = doc[end].idx if end < len(doc) else len(doc.text)
-    return doc.text.count("\n", begin, stop)
+    text = doc_text(doc)
+    stop = doc[end].idx if end < len(doc) else len(text)
+    return text.count("\n", begin, stop)
 
 
 class IdentifierLinker:
@@ -220,12 +229,15 @@ class ValueFinder:
         self.shapes = [(shape["label"], re.compile(shape["regex"])) for shape in shapes]
 
     def __call__(self, doc: Doc) -> Doc:
+        starts = doc.to_array("IDX")
+        text = doc_text(doc)
         found = []
         for label, pattern in self.shapes:
-            for match in pattern.finditer(doc.text):
-                span = doc.char_span(match.start(), match.end(), label=label, alignment_mode="expand")
-                if span is not None and len(span):
-                    found.append(span)
+            for match in pattern.finditer(text):
+                first = int(numpy.searchsorted(starts, match.start(), side="right")) - 1
+                last = int(numpy.searchsorted(starts, match.end(), side="left"))
+                if 0 <= first < last:
+                    found.append(Span(doc, first, last, label=label))
         doc.spans[CANDIDATES] = list(doc.spans.get(CANDIDATES, [])) + found
         return doc
 

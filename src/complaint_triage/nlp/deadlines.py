@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import date
 
 from spacy.tokens import Span
 
@@ -44,15 +45,54 @@ def window_days(span: Span) -> int | None:
     return amount
 
 
+MONTHS = {
+    **dict.fromkeys(["january", "jan", "januar", "janvier", "enero", "gennaio"], 1),
+    **dict.fromkeys(["february", "feb", "februar", "février", "fevrier", "febrero", "febbraio"], 2),
+    **dict.fromkeys(["march", "mar", "märz", "maerz", "mars", "marzo"], 3),
+    **dict.fromkeys(["april", "apr", "avril", "abril", "aprile"], 4),
+    **dict.fromkeys(["may", "mai", "mayo", "maggio"], 5),
+    **dict.fromkeys(["june", "jun", "juni", "juin", "junio", "giugno"], 6),
+    **dict.fromkeys(["july", "jul", "juli", "juillet", "julio", "luglio"], 7),
+    **dict.fromkeys(["august", "aug", "août", "aout", "agosto"], 8),
+    **dict.fromkeys(["september", "sep", "sept", "septembre", "septiembre", "settembre"], 9),
+    **dict.fromkeys(["october", "oct", "oktober", "octobre", "octubre", "ottobre"], 10),
+    **dict.fromkeys(["november", "nov", "novembre", "noviembre"], 11),
+    **dict.fromkeys(["december", "dec", "dezember", "décembre", "decembre", "diciembre", "dicembre"], 12),
+}
+_MONTH = "(" + "|".join(sorted(map(re.escape, MONTHS), key=len, reverse=True)) + ")"
+_DATE_FORMS = (
+    ("ymd", re.compile(r"(20\d\d)-(\d{1,2})-(\d{1,2})")),
+    ("ymd", re.compile(r"(20\d\d)\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")),
+    ("dmy_name", re.compile(r"(\d{1,2})\.?\s*(?:de\s+|di\s+)?" + _MONTH + r"\.?,?\s*(?:de\s+)?(20\d\d)", re.I)),
+    ("mdy_name", re.compile(_MONTH + r"\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(20\d\d)", re.I)),
+    ("numeric", re.compile(r"(\d{1,2})[./](\d{1,2})[./](20\d\d)")),
+)
+_ENGLISH = re.compile(r"(?i)\b(by|before|until|no later than|through)\b")
+
+
+def _ymd(form: str, groups: tuple[str, ...], english: bool) -> tuple[int, int, int]:
+    if form == "ymd":
+        return int(groups[0]), int(groups[1]), int(groups[2])
+    if form == "dmy_name":
+        return int(groups[2]), MONTHS[groups[1].lower()], int(groups[0])
+    if form == "mdy_name":
+        return int(groups[2]), MONTHS[groups[0].lower()], int(groups[1])
+    first, second, year = int(groups[0]), int(groups[1]), int(groups[2])
+    month_first = second > 12 or (english and first <= 12)  # 05/15/2026 in English mail; 15.05.2026 elsewhere
+    return (year, first, second) if month_first else (year, second, first)
+
+
 def stated_date(span: Span) -> str | None:
     """A calendar date written in any of the notice languages, as ISO text; None when unreadable."""
-    import dateparser  # slow to import; only a few notices state a date
-
-    text = re.sub(r"^(by|before|until|bis|spätestens|avant|jusqu'au|antes|hasta|entro|later|d'ici)\b", "", span.text, flags=re.I)
-    text = re.sub(r"(?i)\b(zum|le|del|el|il|than|no|not|on|or|am|au|de|the|close|of|business|cob|end)\b", " ", text)
-    text = text.replace("年", "-").replace("月", "-").replace("日", "").rstrip("まで迄 ")
-    moment = dateparser.parse(text.strip(" ,"), settings={"PREFER_DAY_OF_MONTH": "first", "DATE_ORDER": "DMY"})
-    return moment.date().isoformat() if moment else None
+    text = span.text
+    for form, pattern in _DATE_FORMS:
+        match = pattern.search(text)
+        if match:
+            try:
+                return date(*_ymd(form, match.groups(), bool(_ENGLISH.search(text)))).isoformat()
+            except ValueError:
+                return None
+    return None
 
 
 def deadline_value(span: Span) -> dict | None:
