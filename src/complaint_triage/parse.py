@@ -96,7 +96,7 @@ def _parsed_from_mail(mail, raw: bytes) -> ParsedEmail:
 
 def _own_parts(message: Message):
     """The message's leaf parts, not descending into attached messages (those are triaged on their own)."""
-    if message.get_content_maintype() == "message" and message is not None:
+    if message.get_content_maintype() == "message":
         return
     if message.is_multipart():
         for part in message.get_payload() or []:
