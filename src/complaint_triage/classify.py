@@ -43,8 +43,8 @@ def _has_claim(cues: Counter, entities: Entities) -> bool:
 
 def _is_retraction(parsed: ParsedEmail, cues: Counter, sender: SenderProfile, tables: DomainTables) -> bool:
     """A withdrawal written by the rights owner (not Amazon, not the seller asking for one)."""
-    if sender.amazon_domain or not _has(cues, "KIND_RETRACTION"):
-        return False
+    if sender.amazon_domain or sender.quoted_amazon_notice or not _has(cues, "KIND_RETRACTION"):
+        return False  # a reply quoting Amazon's notice takes the notice's kind
     to_retraction_desk = any(address.startswith("notice-retraction@") or address.startswith("patent-evaluation@") for address in parsed.to_addresses + parsed.cc_addresses)
     return to_retraction_desk or not _has(cues, "KIND_REPLY_TO_BRAND")
 
@@ -110,6 +110,8 @@ def claim_types(kind: str, entities: Entities) -> list[str]:
         "counterfeit": _has(cues, "CLAIM_COUNTERFEIT") or kind == "inauthentic_complaint",
         "design": _has(cues, "CLAIM_DESIGN") or design_patent,
     }
+    if not any(found.values()):  # no strong cue: the plain words ('Type: Trademark', 'a company's trademark')
+        found.update(trademark=_has(cues, "CLAIM_TRADEMARK_WORD"), copyright=_has(cues, "CLAIM_COPYRIGHT_WORD"), patent=_has(cues, "CLAIM_PATENT_WORD"))
     return [name for name in ("trademark", "copyright", "patent", "counterfeit", "design") if found[name]]
 
 
