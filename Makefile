@@ -19,6 +19,7 @@ run: $(STAMP)
 	@mkdir -p var reports
 	$(BIN)/complaint-triage process fixtures --format table --config config/complaint-triage.toml
 	$(BIN)/complaint-triage report --date latest --format markdown --output reports/summary.md --config config/complaint-triage.toml
+	$(BIN)/complaint-triage report --date latest --format html --output reports/summary.html --config config/complaint-triage.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

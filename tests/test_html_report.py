@@ -1,0 +1,72 @@
+"""The HTML summary in a real headless Chromium: renders, shows the critical section, runs no message text."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from complaint_triage.ingest import ingest
+from complaint_triage.models import RawMessage
+from complaint_triage.report import build_summary, render, summary_rows
+from tests.conftest import ROOT, fixture_files, require_service
+from tests.mail import NOTICE, build_message
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+DAY = date(2026, 3, 3)
+HOSTILE = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
+
+
+def _on_day(raw: bytes) -> bytes:
+    """The same message, dated on the test day (so one day is full of fixtures)."""
+    head, sep, body = raw.partition(b"\r\n\r\n") if b"\r\n\r\n" in raw[:20000] else raw.partition(b"\n\n")
+    head = re.sub(rb"(?mi)^Date:.*(\r?\n[ \t].*)*$", b"Date: Tue, 3 Mar 2026 09:00:00 +0000", head)
+    return head + sep + body
+
+
+@pytest.fixture(scope="module")
+def summary_html(tmp_path_factory):
+    from complaint_triage.pipeline import default_triager
+    from complaint_triage.store import Store
+
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('html') / 'store.db'}")
+    messages = [RawMessage(raw=_on_day(path.read_bytes()), source=str(path), source_name="seller-a") for path in fixture_files()]
+    messages.append(RawMessage(raw=build_message(NOTICE.replace("removed some", "removed all"), subject=HOSTILE, message_id="<xss@x>"), source="xss", source_name="seller-a"))
+    ingest(messages, default_triager("UTC"), store)
+    summary = build_summary(summary_rows(store.rows()), DAY, "UTC")
+    return render(summary, "html")
+
+
+def test_message_text_is_escaped_in_the_markup(summary_html):
+    assert HOSTILE not in summary_html
+    assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;" in summary_html
+
+
+def test_renders_in_chromium_without_errors_or_injected_script(summary_html, tmp_path):
+    require_service(CHROMIUM.exists(), "Chromium (/usr/bin/chromium)")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    page_file = tmp_path / "summary.html"
+    page_file.write_text(summary_html, encoding="utf-8")
+    ARTIFACTS.mkdir(exist_ok=True)
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        errors, dialogs = [], []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(page_file.as_uri())
+        page.wait_for_load_state("load")
+        assert page.locator("#critical article").count() >= 5
+        assert page.locator("#critical").get_by_text(HOSTILE, exact=False).count() == 1
+        assert page.evaluate("window.__xss") is None
+        page.screenshot(path=str(ARTIFACTS / "summary-desktop.png"), full_page=False)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(ARTIFACTS / "summary-phone.png"))
+        page.fill("input[data-filter='others-table']", "newsletter")
+        browser.close()
+    assert errors == [] and dialogs == []
