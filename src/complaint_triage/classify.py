@@ -41,7 +41,7 @@ def _has_claim(cues: Counter, entities: Entities) -> bool:
     return _has(cues, *_CLAIM_CUES) or bool(entities.trademarks or entities.registration_numbers or entities.patent_numbers or entities.copyright_registrations)
 
 
-def _is_retraction(parsed: ParsedEmail, cues: Counter, sender: SenderProfile, tables: DomainTables) -> bool:
+def _is_retraction(parsed: ParsedEmail, cues: Counter, sender: SenderProfile) -> bool:
     """A withdrawal written by the rights owner (not Amazon, not the seller asking for one)."""
     if sender.amazon_domain or sender.quoted_amazon_notice or not _has(cues, "KIND_RETRACTION"):
         return False  # a reply quoting Amazon's notice takes the notice's kind
@@ -85,7 +85,7 @@ def decide_kind(parsed: ParsedEmail, entities: Entities, sender: SenderProfile, 
         return "other"
     if sender.buyer_relay:
         return "buyer_message"
-    if _is_retraction(parsed, cues, sender, tables):
+    if _is_retraction(parsed, cues, sender):
         return "retraction"
     if sender.amazon_notice:
         kind = _amazon_kind(cues, entities)

@@ -60,7 +60,7 @@ def cli(log_format: str, verbose: bool) -> None:
     configure_logging(log_format, logging.DEBUG if verbose else logging.INFO)
 
 
-def _progress(total: int | None) -> Progress:
+def _progress() -> Progress:
     return Progress(TextColumn("[bold]triage"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=stderr, disable=not stderr.is_terminal, transient=True)
 
 
@@ -107,7 +107,7 @@ def process(paths: tuple[str, ...], output_format: str, config: str | None, no_s
     if output_format == "markdown":
         sys.stdout.write("| urgency | kind | ASINs | complaint IDs | respond by | subject |\n|---|---|---|---|---|---|\n")
     emit = _record_printer(output_format, table)
-    with _progress(None) as progress:
+    with _progress() as progress:
         task = progress.add_task("triage", total=None)
 
         def on_record(record: TriageRecord) -> None:
@@ -139,7 +139,7 @@ def reprocess(config: str | None, failed_only: bool) -> None:
     settings = _settings(config)
     store = Store(settings.store.url)
     messages = list(store.raw_messages(failed_only=failed_only))
-    with _progress(len(messages)) as progress:
+    with _progress() as progress:
         task = progress.add_task("triage", total=len(messages))
         summary = ingest(messages, _triager(settings), store, on_record=lambda _r: progress.advance(task))
     _finish(summary, store)

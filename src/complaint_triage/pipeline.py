@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import hashlib
 from datetime import date
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -112,11 +111,6 @@ def _best_effort_headers(raw: bytes) -> dict[str, str]:
         return {name: str(message.get(name, "")).strip() for name in ("message-id", "date", "from", "subject") if message.get(name)}
     except Exception:  # the headers are as broken as the rest
         return {}
-
-
-def raw_digest(raw: bytes) -> str:
-    """SHA-256 of the raw bytes, hex."""
-    return hashlib.sha256(raw).hexdigest()
 
 
 @lru_cache(maxsize=1)

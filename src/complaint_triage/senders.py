@@ -41,15 +41,24 @@ def is_amazon_domain(domain: str, senders: Senders) -> bool:
     return any(domain == known or domain.endswith("." + known) for known in senders.amazon_domains)
 
 
+def _undo_swaps(domain: str, senders: Senders) -> str:
+    """amaz0n-seller.com -> amazon-seller.com."""
+    for fake, real in senders.character_swaps.items():
+        domain = domain.replace(fake, real)
+    return domain
+
+
+def _spells_swapped_brand(domain: str, senders: Senders) -> bool:
+    """A domain that spells an Amazon name only once its swapped characters are undone."""
+    undone = _undo_swaps(domain, senders)
+    return undone != domain and any(brand in undone for brand in senders.imitated_brands)
+
+
 def is_lookalike(domain: str, senders: Senders) -> bool:
     """A non-Amazon domain that spells an Amazon name, directly or with swapped characters."""
     if not domain or is_amazon_domain(domain, senders):
         return False
-    undone = domain
-    for fake, real in senders.character_swaps.items():
-        undone = undone.replace(fake, real)
-    swapped = undone != domain and any(brand in undone for brand in senders.imitated_brands)
-    return swapped or any(brand in domain for brand in senders.imitated_brands)
+    return _spells_swapped_brand(domain, senders) or any(brand in domain for brand in senders.imitated_brands)
 
 
 def profile_sender(parsed: ParsedEmail, senders: Senders) -> SenderProfile:
@@ -62,17 +71,10 @@ def profile_sender(parsed: ParsedEmail, senders: Senders) -> SenderProfile:
         amazon_domain=amazon,
         buyer_relay=amazon and domain.startswith(senders.buyer_relay_prefix),
         claims_amazon=claims,
-        lookalike=is_lookalike(domain, senders) and (claims or _swapped(domain, senders)),
+        lookalike=is_lookalike(domain, senders) and (claims or _spells_swapped_brand(domain, senders)),
         auth_failed=any(_AUTH_FAIL.search(result) for result in parsed.authentication_results),
         quoted_amazon_notice=_quotes_amazon(parsed, senders),
     )
-
-
-def _swapped(domain: str, senders: Senders) -> bool:
-    undone = domain
-    for fake, real in senders.character_swaps.items():
-        undone = undone.replace(fake, real)
-    return undone != domain and any(brand in undone for brand in senders.imitated_brands)
 
 
 def _quotes_amazon(parsed: ParsedEmail, senders: Senders) -> bool:
