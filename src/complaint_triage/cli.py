@@ -22,7 +22,7 @@ from complaint_triage.models import TriageRecord
 from complaint_triage.pipeline import default_triager
 from complaint_triage.settings import Settings, load_settings
 from complaint_triage.sources import sources_for_path
-from complaint_triage.store import Store
+from complaint_triage.store import Store, redact_url
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 stderr = Console(stderr=True)
@@ -123,7 +123,7 @@ def process(paths: tuple[str, ...], output_format: str, config: str | None, no_s
 
 
 def _finish(summary, store: Store | None) -> None:
-    where = f", stored in {store.url}" if store else ""
+    where = f", stored in {redact_url(store.url)}" if store else ""
     stderr.print(f"{summary.triaged} triaged, {summary.failed} failed{where}", highlight=False)
     for failure in summary.failures:
         stderr.print(f"  failed: {failure}", highlight=False, markup=False)
@@ -211,6 +211,11 @@ def evaluate(directory: str, as_json: bool, config: str | None) -> None:
     from complaint_triage.evaluate_view import print_evaluation
 
     print_evaluation(result, Console())
+
+
+from complaint_triage.cli_service import register as _register_service  # noqa: E402
+
+_register_service(cli)
 
 
 def main() -> None:

@@ -28,6 +28,9 @@ _LISTS = {
 }
 
 
+# spaCy's tokenizer strips a token's suffixes one at a time, searching the rest of the token each
+# time: 100k punctuation characters without a space (hostile mail) took hours.
+_PUNCTUATION_RUN = re.compile(r"[^\w\s]{40}")
 _WRAPPED = re.compile(r"(?<=[^\s.:;!?。:)\]])[ \t]*\n[ \t]*(?=[a-zà-ÿ0-9(])")
 
 
@@ -40,9 +43,14 @@ def unwrap_lines(text: str) -> str:
     return _WRAPPED.sub(" ", text)
 
 
+def break_punctuation_runs(text: str) -> str:
+    """A space after every 40 punctuation or symbol characters in a row (no identifier or cue is that long)."""
+    return _PUNCTUATION_RUN.sub(r"\g<0> ", text)
+
+
 def extraction_text(parsed: ParsedEmail) -> str:
     """What the pipeline reads: subject, own text, then the quoted copy, unwrapped and capped in size."""
-    return unwrap_lines(parsed.full_text[:MAX_TEXT_CHARS])
+    return break_punctuation_runs(unwrap_lines(parsed.full_text[:MAX_TEXT_CHARS]))
 
 
 def entities_from_doc(doc: Doc, notice_day: date | None) -> Entities:

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Callable, Iterable, Iterator
 
+from sqlalchemy.engine import Connection
+
 from complaint_triage.models import RawMessage, TriageRecord
-from complaint_triage.pipeline import Triager
+from complaint_triage.pipeline import Triager, failed_record
 from complaint_triage.store import Store
 
 BATCH_SIZE = 100
@@ -41,8 +43,16 @@ class IngestSummary:
         return self
 
 
+def triage_message(triager: Triager, message: RawMessage) -> TriageRecord:
+    """Triage one message; one its source could not fetch whole (over the size limit) is recorded with the reason."""
+    unfetched = getattr(message, "unfetched_reason", None)  # set by sources that keep only the headers
+    if unfetched:
+        return failed_record(message.raw, message.source, message.source_name, unfetched)
+    return triager.triage_bytes(message.raw, source=message.source, source_name=message.source_name)
+
+
 def _triage_in_worker(message: RawMessage) -> TriageRecord:
-    return _worker_triager.triage_bytes(message.raw, source=message.source, source_name=message.source_name)
+    return triage_message(_worker_triager, message)
 
 
 def _batches(messages: Iterable[RawMessage], size: int) -> Iterator[list[RawMessage]]:
@@ -55,7 +65,7 @@ def triage_stream(messages: Iterable[RawMessage], triager: Triager, workers: int
     """Triage messages in input order; with workers > 1, forked processes triage one batch while the next is read."""
     if workers <= 1:
         for message in messages:
-            yield message, triager.triage_bytes(message.raw, source=message.source, source_name=message.source_name)
+            yield message, triage_message(triager, message)
         return
     global _worker_triager
     _worker_triager = triager
@@ -78,8 +88,9 @@ def ingest(
     settle: Callable[[list[RawMessage]], None] | None = None,
     batch_size: int = BATCH_SIZE,
     workers: int = 1,
+    on_commit: Callable[[Connection, list[RawMessage]], None] | None = None,
 ) -> IngestSummary:
-    """Triage every message; commit each batch, then let the source settle what was committed."""
+    """Triage every message; commit each batch (with ON_COMMIT's writes, e.g. a checkpoint), then let the source settle it."""
     summary = IngestSummary()
     batch: list[tuple[RawMessage, TriageRecord]] = []
     for message, record in triage_stream(messages, triager, workers, batch_size):
@@ -88,16 +99,17 @@ def ingest(
             on_record(record)
         batch.append((message, record))
         if len(batch) >= batch_size:
-            _commit(batch, store, settle, summary)
+            _commit(batch, store, settle, summary, on_commit)
             batch = []
-    _commit(batch, store, settle, summary)
+    _commit(batch, store, settle, summary, on_commit)
     return summary
 
 
-def _commit(batch, store: Store | None, settle, summary: IngestSummary) -> None:
+def _commit(batch, store: Store | None, settle, summary: IngestSummary, on_commit=None) -> None:
     if not batch:
         return
+    committed = [message for message, _ in batch]
     if store is not None:
-        summary.stored += store.save_many(batch)
+        summary.stored += store.save_many(batch, None if on_commit is None else lambda connection: on_commit(connection, committed))
     if settle is not None and store is not None:  # a mailbox is touched only after its records are committed
-        settle([message for message, _ in batch])
+        settle(committed)

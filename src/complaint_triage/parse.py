@@ -8,6 +8,7 @@ import re
 import unicodedata
 from datetime import datetime, timezone
 from email.message import Message
+from email.parser import BytesFeedParser
 
 import mailparser
 from dateutil import parser as date_parser
@@ -16,6 +17,14 @@ from inscriptis import get_text
 from complaint_triage.errors import ParseError
 from complaint_triage.models import Attachment, ParsedEmail
 
+MAX_MESSAGE_ID_OCTETS = 998
+# The standard library decodes a line of encoded words in quadratic time: a 10 MB Subject took an hour.
+# Real headers stay far below (RFC 5322 lines are at most 998 octets; long To lists a few kB).
+MAX_HEADER_CHARS = 65_536
+# Laying out HTML costs about 1 s and 45 MB per MB of table markup; extraction reads only the first
+# 200,000 characters of text anyway, and a notice's HTML is well under 200 kB.
+MAX_HTML_CHARS = 2_000_000
+_FEED_CHUNK = 65_536
 _HEADER_NAMES = re.compile(rb"^(from|to|subject|date|message-id|received|return-path|mime-version|content-type|delivered-to|reply-to|cc)\s*:", re.I | re.M)
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|wg|tr|rv|i|enc|転送)\s*[:：]", re.I)
@@ -40,16 +49,25 @@ def normalise_text(text: str) -> str:
 
 
 def message_identity(raw: bytes, message_id: str | None) -> str:
-    """The Message-ID, else a stable hash of the raw bytes."""
+    """The Message-ID, else (absent or unusable) a stable hash of the raw bytes."""
     cleaned = (message_id or "").strip()
-    return cleaned if cleaned else "sha256:" + hashlib.sha256(raw).hexdigest()
+    return cleaned if _usable_identity(cleaned) else "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _usable_identity(message_id: str) -> bool:
+    # A NUL, a lone surrogate or more than a header line's 998 octets is hostile, and the database would refuse the whole batch.
+    try:
+        octets = len(message_id.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
+    return 0 < octets <= MAX_MESSAGE_ID_OCTETS and "\x00" not in message_id
 
 
 def parse_email(raw: bytes) -> ParsedEmail:
     """Parse raw RFC 5322 bytes; a forwarded notice is returned as the notice, with forwarded_by set."""
     _check_looks_like_mail(raw)
     try:
-        mail = mailparser.parse_from_bytes(raw)
+        mail = mailparser.MailParser(bound_headers(message_from_bytes(raw)))
     except Exception as exc:  # mail-parser raises many kinds on broken input
         raise ParseError(f"cannot parse message: {type(exc).__name__}: {exc}") from exc
     parsed = _parsed_from_mail(mail, raw)
@@ -57,6 +75,28 @@ def parse_email(raw: bytes) -> ParsedEmail:
     if inner is not None:
         return _as_forward(inner, parsed)
     return _unwrap_inline_forward(parsed)
+
+
+def message_from_bytes(raw: bytes) -> Message:
+    """The standard library's parse (as mail-parser does it), fed in chunks: a third of the peak memory."""
+    # Fed whole, the parser holds the decoded text and a list of all its lines at once: 7.8x a 67 MB message.
+    parser = BytesFeedParser()
+    for start in range(0, len(raw), _FEED_CHUNK):
+        parser.feed(raw[start : start + _FEED_CHUNK])
+    return parser.close()
+
+
+def bound_headers(message: Message) -> Message:
+    """Cut every header value of every part to MAX_HEADER_CHARS, in place; normal mail is untouched."""
+    for part in message.walk():
+        fields = list(part.raw_items())
+        if all(len(value) <= MAX_HEADER_CHARS for _name, value in fields):
+            continue
+        for name in {name for name, _value in fields}:
+            del part[name]
+        for name, value in fields:
+            part.set_raw(name, value[:MAX_HEADER_CHARS])
+    return message
 
 
 def _check_looks_like_mail(raw: bytes) -> None:
@@ -76,7 +116,7 @@ def _parsed_from_mail(mail, raw: bytes) -> ParsedEmail:
     name, address = _first_address(mail.from_)
     return ParsedEmail(
         message_id=message_identity(raw, _header(message, "Message-ID")),
-        subject=normalise_text(mail.subject or "").strip(),
+        subject=normalise_text(_first_value(mail.subject)).strip(),
         from_name=normalise_text(name),
         from_address=address,
         to_addresses=_addresses(mail.to),
@@ -123,7 +163,7 @@ def text_parts(message: Message) -> tuple[list[str], list[str]]:
     """The inline text/plain and text/html bodies of a message, decoded."""
     plain, html = [], []
     for part in _own_parts(message):
-        if "attachment" in (part.get("Content-Disposition") or "").lower():
+        if "attachment" in (_header(part, "Content-Disposition") or "").lower():
             continue
         if part.get_content_type() == "text/plain":
             plain.append(decode_part(part))
@@ -140,6 +180,13 @@ def _header(message: Message, name: str) -> str | None:
         return str(value).strip()
     except Exception:  # undecodable header bytes
         return None
+
+
+def _first_value(value) -> str:
+    """mail-parser gives a list when a header repeats; the first one counts, as for Message-ID."""
+    if isinstance(value, list):
+        return str(value[0]) if value else ""
+    return value or ""
 
 
 def _first_address(pairs) -> tuple[str, str]:
@@ -175,9 +222,10 @@ def _loose_date(value: str) -> datetime | None:
 
 
 def html_to_text(html: str) -> str:
-    """HTML to readable text, tables laid out as rows (inscriptis)."""
+    """HTML to readable text, tables laid out as rows (inscriptis); only the first MAX_HTML_CHARS of markup."""
     if not html.strip():
         return ""
+    html = html[:MAX_HTML_CHARS]
     try:
         return get_text(html)
     except Exception:  # inscriptis or lxml choking on hostile markup
@@ -203,7 +251,7 @@ def _attachments(message: Message) -> list[Attachment]:
     for part in message.walk():
         if part.is_multipart():
             continue
-        disposition = (part.get("Content-Disposition") or "").lower()
+        disposition = (_header(part, "Content-Disposition") or "").lower()
         filename = _safe_filename(part)
         if "attachment" not in disposition and not filename and part.get_content_maintype() in ("text", "message"):
             continue

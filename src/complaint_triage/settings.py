@@ -88,6 +88,8 @@ class SourceSettings(BaseModel):
             raise ValueError(f"source {self.name!r}: security = \"none\" is allowed only for a loopback host")
         if self.after == "move" and not self.move_to:
             raise ValueError(f"source {self.name!r}: after = \"move\" needs move_to")
+        if not (self.password_env or self.password_file or self.oauth2_token_command):
+            raise ValueError(f"source {self.name!r}: imap needs password_env, password_file or oauth2_token_command")
         if self.port is None:
             self.port = 993 if self.security == "ssl" else 143
 

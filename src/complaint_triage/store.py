@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import (
     JSON, Boolean, Column, Date, DateTime, Integer, LargeBinary, MetaData, String, Table, Text,
     create_engine, event, func, select, true,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from complaint_triage.errors import StoreError
@@ -116,8 +116,8 @@ class Store:
             raise StoreError(f"unsupported database: {self.engine.dialect.name}")
         return dialect.insert(messages)
 
-    def save_many(self, pairs: Iterable[tuple[RawMessage, TriageRecord]]) -> int:
-        """Insert or refresh records in one transaction; returns how many were written."""
+    def save_many(self, pairs: Iterable[tuple[RawMessage, TriageRecord]], in_transaction: Callable[[Connection], None] | None = None) -> int:
+        """Insert or refresh records in one transaction, with IN_TRANSACTION's own writes (a source's checkpoint); returns how many were written."""
         rows = [_row_values(message, record) for message, record in pairs]
         if not rows:
             return 0
@@ -127,8 +127,9 @@ class Store:
         statement = statement.on_conflict_do_update(index_elements=["message_id"], set_=kept)
         try:
             with self.engine.begin() as connection:
-                for row in _deduplicated(rows):
-                    connection.execute(statement, row)
+                connection.execute(statement, _deduplicated(rows))  # one executemany
+                if in_transaction is not None:  # so a checkpoint never runs ahead of the records
+                    in_transaction(connection)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot write to store: {exc.__class__.__name__}: {str(exc.orig) if hasattr(exc, 'orig') else exc}".splitlines()[0]) from exc
         return len(rows)

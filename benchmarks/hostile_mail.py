@@ -1,0 +1,157 @@
+"""Hostile mail at volume: the test suite's strategies over 10,000+ generated messages, in one run.
+
+    python benchmarks/hostile_mail.py [--messages 10000] [--seed 1] [--postgres URL]
+
+Every message is triaged and stored (SQLite, and PostgreSQL with --postgres). Prints the counts:
+messages, records, failures by reason, crashes (anything escaping triage or the store, or a
+record that breaks the contract), internal errors, hangs, the slowest message, and peak RSS.
+Exit status 1 when anything crashed or hung.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
+
+from complaint_triage.pipeline import default_triager  # noqa: E402
+from complaint_triage.store import Store  # noqa: E402
+from tests.test_hostile_mail import hostile_messages, triage_and_store  # noqa: E402
+
+HANG_SECONDS = 60
+SLOW_SECONDS = 5
+
+
+class Hang(BaseException):
+    """Raised by the alarm; a BaseException so that the pipeline's own `except Exception` cannot swallow it."""
+
+
+@dataclass
+class Tally:
+    """What happened to the generated messages."""
+
+    messages: int = 0
+    records: int = 0
+    failures: Counter = field(default_factory=Counter)
+    crashes: list[str] = field(default_factory=list)
+    hangs: int = 0
+    slow: int = 0
+    slowest: tuple[float, int] = (0.0, 0)
+    rss_after_warm_up_mb: float = 0.0
+
+
+def _reason(error: str) -> str:
+    """The kind of failure, without the message-specific detail."""
+    return re.sub(r"\d+", "N", ": ".join(error.split(": ")[:2]))[:100]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _on_alarm(_signum, _frame):
+    raise Hang(f"no outcome within {HANG_SECONDS} s")
+
+
+def _keep(directory: Path | None, name: str, raw: bytes) -> None:
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / f"{name}.eml").write_bytes(raw)
+
+
+def run(count: int, seed_value: int, stores: list[Store], keep: Path | None = None) -> Tally:
+    """Triage and store COUNT generated messages; with KEEP, write the crashing, hanging and slow ones there."""
+    tally = Tally()
+    triager = default_triager("UTC")
+    started_run = time.perf_counter()
+    signal.signal(signal.SIGALRM, _on_alarm)
+
+    @seed(seed_value)
+    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(raw=hostile_messages())
+    def one(raw: bytes) -> None:
+        tally.messages += 1
+        started = time.perf_counter()
+        signal.alarm(HANG_SECONDS)
+        try:
+            record = triage_and_store(raw, triager, stores, source=f"generated#{tally.messages}")
+        except Hang:
+            tally.hangs += 1
+            _keep(keep, f"hang-{tally.messages}", raw)
+            return
+        except BaseException as exc:  # noqa: BLE001 - counting, not handling: every escape is a crash
+            tally.crashes.append(f"#{tally.messages} ({len(raw)} bytes): {type(exc).__name__}: {str(exc)[:200]}\n{traceback.format_exc(limit=-3)}")
+            _keep(keep, f"crash-{tally.messages}", raw)
+            return
+        finally:
+            signal.alarm(0)
+        elapsed = time.perf_counter() - started
+        if elapsed > SLOW_SECONDS:
+            tally.slow += 1
+            _keep(keep, f"slow-{tally.messages}-{elapsed:.0f}s", raw)
+        tally.slowest = max(tally.slowest, (elapsed, len(raw)))
+        if record.error:
+            tally.failures[_reason(record.error)] += 1
+        else:
+            tally.records += 1
+        if tally.messages == 500:
+            tally.rss_after_warm_up_mb = _peak_rss_mb()
+        if tally.messages % 1000 == 0:
+            print(f"  ... {tally.messages} messages, {time.perf_counter() - started_run:.0f} s, peak RSS {_peak_rss_mb():.0f} MB", file=sys.stderr, flush=True)
+
+    one()
+    return tally
+
+
+def report(tally: Tally, seconds: float, backends: list[str]) -> None:
+    """Print the figures."""
+    print(f"backends:            {', '.join(backends)}")
+    print(f"messages:            {tally.messages}  ({seconds:.0f} s, {tally.messages / seconds:.0f} msg/s)")
+    print(f"records:             {tally.records}")
+    print(f"stored failures:     {sum(tally.failures.values())}")
+    for reason, number in tally.failures.most_common():
+        print(f"  {number:7d}  {reason}")
+    print(f"crashes:             {len(tally.crashes)}")
+    for crash in tally.crashes[:10]:
+        print("  " + crash.replace("\n", "\n    "))
+    print(f"hangs (> {HANG_SECONDS} s):     {tally.hangs}")
+    print(f"slower than {SLOW_SECONDS} s:     {tally.slow}")
+    print(f"slowest message:     {tally.slowest[0]:.2f} s ({tally.slowest[1]} bytes)")
+    print(f"peak RSS:            {_peak_rss_mb():.0f} MB (after 500 messages: {tally.rss_after_warm_up_mb:.0f} MB)")
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--postgres", metavar="URL", help="also store into this PostgreSQL database (its `messages` table is used)")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="write crashing, hanging and slow messages to DIR as .eml files")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        stores = [Store(f"sqlite:///{Path(scratch) / 'hostile.db'}")]
+        if options.postgres:
+            stores.append(Store(options.postgres))
+        started = time.perf_counter()
+        tally = run(options.messages, options.seed, stores, options.keep)
+        report(tally, time.perf_counter() - started, [store.engine.dialect.name for store in stores])
+        for store in stores:
+            store.close()
+    raise SystemExit(1 if tally.crashes or tally.hangs else 0)
+
+
+if __name__ == "__main__":
+    main()

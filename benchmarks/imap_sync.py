@@ -1,0 +1,144 @@
+"""First IMAP sync of N messages from a local Dovecot, against the floor of a bare imapclient fetch, in one run.
+
+    python benchmarks/imap_sync.py [--messages 5000] [--rounds 3]
+
+Starts a private Dovecot (tests/dovecot.py; needs dovecot-imapd and root, which it drops),
+delivers N generated messages with APPEND, then measures, each from a fresh connection:
+  floor      a bare imapclient session: SEARCH, then batched UID FETCH BODY.PEEK[] of every message;
+  ingestion  the IMAP source and the service's poll with triage switched off: size checks (SEARCH
+             LARGER), body fetches, the raw message stored in SQLite, checkpoint and status in the same commits;
+  end to end the same poll with the real triage pipeline;
+  empty poll a poll that finds nothing new, on the service's open connection (median of 25).
+Floor and ingestion alternate for --rounds rounds (each into a fresh store) and the medians are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from imapclient import IMAPClient  # noqa: E402
+
+from complaint_triage.models import TriageRecord  # noqa: E402
+from complaint_triage.parse import message_identity  # noqa: E402
+from complaint_triage.service import Service  # noqa: E402
+from complaint_triage.settings import Settings  # noqa: E402
+from complaint_triage.store import Store  # noqa: E402
+from generate import generate  # noqa: E402
+from tests.dovecot import PASSWORD, Dovecot, dovecot_available  # noqa: E402
+
+PASSWORD_ENV = "COMPLAINT_TRIAGE_BENCH_IMAP_PASSWORD"
+CHUNK = 200
+
+
+_MESSAGE_ID = re.compile(rb"(?im)^message-id:[ \t]*(<[^>\r\n]{1,900}>)")
+
+
+class NoTriage:
+    """Triage switched off: a minimal record with the store identity (the Message-ID, else a hash of the bytes)."""
+
+    def triage_bytes(self, raw: bytes, source: str = "<bytes>", source_name: str | None = None) -> TriageRecord:
+        """A record that says nothing but which message it is and where it came from."""
+        header_end = raw.find(b"\r\n\r\n")
+        found = _MESSAGE_ID.search(raw, 0, header_end if header_end >= 0 else len(raw))
+        return TriageRecord(message_id=message_identity(raw, found.group(1).decode("ascii", "replace") if found else None), source=source, source_name=source_name)
+
+
+def floor_seconds(server: Dovecot, user: str) -> float:
+    """Seconds for a bare session to fetch every body in batches of CHUNK."""
+    start = time.perf_counter()
+    client = IMAPClient("127.0.0.1", server.plain_port, ssl=False)
+    client.login(user, PASSWORD)
+    client.select_folder("INBOX", readonly=True)
+    uids = client.search("ALL")
+    fetched = 0
+    for first in range(0, len(uids), CHUNK):
+        fetched += sum(len(data[b"BODY[]"]) for data in client.fetch(uids[first : first + CHUNK], ["BODY.PEEK[]"]).values())
+    client.logout()
+    return time.perf_counter() - start
+
+
+def service_for(server: Dovecot, user: str, database: Path, triager=None) -> Service:
+    """A service with one IMAP source on the mailbox and a fresh SQLite store."""
+    source = {"name": "bench", "type": "imap", "host": "127.0.0.1", "port": server.plain_port, "security": "none",
+              "username": user, "password_env": PASSWORD_ENV, "fetch_chunk": CHUNK}
+    settings = Settings(sources=[source], store={"url": f"sqlite:///{database}"})
+    return Service(settings, store=Store(settings.store.url), triager=triager)
+
+
+def poll_seconds(service: Service, expected: int) -> float:
+    """Seconds for one poll of the service's only source, checked to have stored EXPECTED messages."""
+    start = time.perf_counter()
+    outcome = service.poll(service.sources[0])
+    elapsed = time.perf_counter() - start
+    if outcome.error or service.store.count() != expected:
+        raise SystemExit(f"poll failed: {outcome.error or service.store.count()}")
+    return elapsed
+
+
+def empty_poll_ms(service: Service, expected: int, repeat: int = 25) -> float:
+    """Median milliseconds of a poll that finds nothing new."""
+    return statistics.median(poll_seconds(service, expected) * 1000 for _ in range(repeat))
+
+
+def deliver(server: Dovecot, user: str, count: int, scratch: Path, pad_kib: int = 0) -> int:
+    """Append COUNT generated messages (each with PAD_KIB KiB of trailing filler); returns their total size in bytes."""
+    filler = b"".join(b"%-76s\r\n" % b"-- filler" for _ in range(pad_kib * 1024 // 78))
+    raws = [path.read_bytes() + filler for path in generate(count, scratch / "mail")]
+    server.append(user, raws)
+    return sum(len(raw) for raw in raws)
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pad-kib", type=int, default=0, help="Append this much filler to every message (the generated ones average 2 KiB; real notices with HTML are tens of KiB).")
+    args = parser.parse_args()
+    if not dovecot_available():
+        raise SystemExit("needs dovecot-imapd, openssl and root (Dovecot drops to its own users)")
+    os.environ[PASSWORD_ENV] = PASSWORD
+    server = Dovecot()
+    server.start()
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            run(server, args.messages, args.rounds, Path(scratch), args.pad_kib)
+    finally:
+        server.destroy()
+
+
+def run(server: Dovecot, count: int, rounds: int, scratch: Path, pad_kib: int = 0) -> None:
+    """Deliver, measure, print."""
+    user = server.new_user()
+    size = deliver(server, user, count, scratch, pad_kib)
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {count} messages, {size / count / 1024:.1f} KiB average, fetch chunk {CHUNK}")
+    floor_seconds(server, user)  # warm Dovecot's index and cache and the page cache for everyone
+    floors, ingestions = [], []
+    for index in range(rounds):
+        floors.append(floor_seconds(server, user))
+        service = service_for(server, user, scratch / f"ingest{index}.db", NoTriage())
+        ingestions.append(poll_seconds(service, count))
+        service.close()
+    floor_rate, ingest_rate = count / statistics.median(floors), count / statistics.median(ingestions)
+    print(f"floor (bare imapclient UID FETCH BODY.PEEK[]): {floor_rate:8.0f} msg/s   ({' '.join(f'{count / s:.0f}' for s in floors)})")
+    print(f"ingestion only (triage off):                   {ingest_rate:8.0f} msg/s   ({' '.join(f'{count / s:.0f}' for s in ingestions)})  ratio {ingest_rate / floor_rate:.2f}")
+    service = service_for(server, user, scratch / "end-to-end.db")
+    end_to_end = count / poll_seconds(service, count)
+    print(f"end to end (with triage):                      {end_to_end:8.0f} msg/s")
+    print(f"empty poll (nothing new, open connection):     {empty_poll_ms(service, count):8.1f} ms median")
+    service.close()
+
+
+if __name__ == "__main__":
+    main()

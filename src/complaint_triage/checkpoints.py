@@ -1,0 +1,143 @@
+"""Where each source stands: per IMAP folder the UIDVALIDITY and the last committed UID; per source its poll status.
+
+The tables live on the store's `metadata`, in the same database as the records, so that a
+checkpoint is advanced in the transaction that commits the records it covers and can never run
+ahead of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, String, Table, Text, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from complaint_triage.errors import StoreError
+from complaint_triage.logs import scrub
+from complaint_triage.store import metadata
+
+folder_checkpoints = Table(
+    "folder_checkpoints",
+    metadata,
+    Column("source_name", String(200), primary_key=True),
+    Column("folder", String(1000), primary_key=True),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("last_uid", BigInteger, nullable=False),  # every message up to this UID is committed
+    Column("settled_uid", BigInteger, nullable=False),  # ... and flagged or moved up to this one
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+source_status = Table(
+    "source_status",
+    metadata,
+    Column("source_name", String(200), primary_key=True),
+    Column("last_poll_at", DateTime(timezone=True)),
+    Column("last_success_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("last_error_at", DateTime(timezone=True)),
+    Column("messages_triaged", Integer, nullable=False, default=0),
+    Column("backlog", Integer, nullable=False, default=0),
+)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class FolderCheckpoint:
+    """How far one folder has been committed and settled, under one UIDVALIDITY."""
+
+    uidvalidity: int | None = None  # None: never polled
+    last_uid: int = 0
+    settled_uid: int = 0
+
+    def under(self, uidvalidity: int) -> "FolderCheckpoint":
+        """This checkpoint if it belongs to UIDVALIDITY, else a fresh start (the folder was recreated)."""
+        return self if self.uidvalidity == uidvalidity else FolderCheckpoint(uidvalidity)
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """What `status` shows for one source."""
+
+    source_name: str
+    last_poll_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    messages_triaged: int = 0
+    backlog: int = 0
+
+
+class Checkpoints:
+    """Reads and advances folder checkpoints and source status in the store's database."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        try:
+            metadata.create_all(engine, tables=[folder_checkpoints, source_status])
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot prepare checkpoint tables: {exc.__class__.__name__}") from exc
+
+    def folder(self, source_name: str, folder: str) -> FolderCheckpoint:
+        """The folder's checkpoint (a fresh one when it was never polled)."""
+        query = select(folder_checkpoints).where(_folder_key(source_name, folder))
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return FolderCheckpoint(row.uidvalidity, row.last_uid, row.settled_uid) if row else FolderCheckpoint()
+
+    def advance(self, connection: Connection, source_name: str, folder: str, mark: FolderCheckpoint) -> None:
+        """Move the folder's checkpoint forward inside the caller's transaction; under the same UIDVALIDITY it never goes back."""
+        key = _folder_key(source_name, folder)
+        current = connection.execute(select(folder_checkpoints).where(key)).first()
+        if current is not None and current.uidvalidity == mark.uidvalidity:
+            mark = FolderCheckpoint(mark.uidvalidity, max(mark.last_uid, current.last_uid), max(mark.settled_uid, current.settled_uid))
+        values = {"uidvalidity": mark.uidvalidity, "last_uid": mark.last_uid, "settled_uid": mark.settled_uid, "updated_at": _now()}
+        if current is None:
+            connection.execute(insert(folder_checkpoints).values(source_name=source_name, folder=folder, **values))
+        else:
+            connection.execute(update(folder_checkpoints).where(key).values(**values))
+
+    def save(self, source_name: str, folder: str, mark: FolderCheckpoint) -> None:
+        """Advance a checkpoint in a transaction of its own (nothing to commit with it)."""
+        with self.engine.begin() as connection:
+            self.advance(connection, source_name, folder, mark)
+
+    def count_triaged(self, connection: Connection, source_name: str, count: int) -> None:
+        """Add COUNT committed messages to the source's total, inside the caller's transaction."""
+        self._ensure_status(connection, source_name)
+        connection.execute(update(source_status).where(source_status.c.source_name == source_name).values(messages_triaged=source_status.c.messages_triaged + count))
+
+    def record_poll(self, source_name: str, error: str | None, backlog: int) -> None:
+        """Note the end of a poll: when, whether it worked, and how much is left."""
+        now = _now()
+        values = {"last_poll_at": now, "backlog": backlog}
+        values.update({"last_error": scrub(error), "last_error_at": now} if error else {"last_success_at": now})
+        with self.engine.begin() as connection:
+            self._ensure_status(connection, source_name)
+            connection.execute(update(source_status).where(source_status.c.source_name == source_name).values(**values))
+
+    def statuses(self) -> dict[str, SourceStatus]:
+        """Every source's status, by name."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(source_status)).all()
+        return {row.source_name: SourceStatus(**row._mapping) for row in rows}
+
+    def folders(self, source_name: str) -> dict[str, FolderCheckpoint]:
+        """Every folder checkpoint of one source, by folder."""
+        query = select(folder_checkpoints).where(folder_checkpoints.c.source_name == source_name)
+        with self.engine.connect() as connection:
+            return {row.folder: FolderCheckpoint(row.uidvalidity, row.last_uid, row.settled_uid) for row in connection.execute(query)}
+
+    @staticmethod
+    def _ensure_status(connection: Connection, source_name: str) -> None:
+        exists = connection.execute(select(source_status.c.source_name).where(source_status.c.source_name == source_name)).first()
+        if exists is None:
+            connection.execute(insert(source_status).values(source_name=source_name, messages_triaged=0, backlog=0))
+
+
+def _folder_key(source_name: str, folder: str):
+    return (folder_checkpoints.c.source_name == source_name) & (folder_checkpoints.c.folder == folder)

@@ -1,0 +1,273 @@
+"""The background service: one scheduled job per source, the daily summary, clean shutdown on SIGTERM/SIGINT.
+
+A poll is `ingest` with hooks around it: retries with exponential backoff on transient failures
+(each attempt resumes from the committed checkpoint), the checkpoint written in the commit's
+transaction, a stop flag checked between messages so that a shutdown finishes the message in
+hand, commits it and returns, and the outcome recorded as the source's status.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Iterable, Iterator
+from zoneinfo import ZoneInfo
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_when_event_set, wait_exponential
+
+from complaint_triage import report as reports
+from complaint_triage.checkpoints import Checkpoints, SourceStatus
+from complaint_triage.errors import TransientSourceError, TriageError
+from complaint_triage.ingest import IngestSummary, ingest
+from complaint_triage.models import RawMessage
+from complaint_triage.parse import message_identity
+from complaint_triage.pipeline import default_triager
+from complaint_triage.settings import Settings, SourceSettings, parse_duration
+from complaint_triage.sources import sources_for_path
+from complaint_triage.sources.imap import ImapSource
+from complaint_triage.store import Store
+
+log = logging.getLogger("complaint_triage.service")
+
+IDLE_RENEW_SECONDS = 600  # RFC 2177 asks for a new IDLE within 29 minutes; servers and NATs drop quieter ones
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How a poll retries after a dropped connection or a timeout."""
+
+    attempts: int = 5
+    first_wait: float = 1.0
+    max_wait: float = 60.0
+
+
+@dataclass
+class PollOutcome:
+    """What one poll of one source did."""
+
+    source_name: str
+    summary: IngestSummary = field(default_factory=IngestSummary)
+    error: str | None = None
+
+
+class SavedMailSource:
+    """A directory, mbox or Maildir from the config, opened afresh on every poll."""
+
+    def __init__(self, settings: SourceSettings):
+        self.name, self.path = settings.name, settings.path
+
+    def fetch_messages(self) -> Iterator[RawMessage]:
+        """Yield the messages found at the path now."""
+        return sources_for_path(self.path, self.name).fetch_messages()
+
+    def settle(self, messages: list[RawMessage]) -> None:
+        """Saved mail is never changed."""
+
+
+class OneAtATime:
+    """Serialises triage across source threads: the spaCy pipeline's memory zones are not safe to share."""
+
+    def __init__(self, triager):
+        self.triager, self.lock = triager, threading.Lock()
+
+    def triage_bytes(self, raw: bytes, source: str = "<bytes>", source_name: str | None = None):
+        """Triage one message while holding the lock."""
+        with self.lock:
+            return self.triager.triage_bytes(raw, source=source, source_name=source_name)
+
+
+def build_source(settings: SourceSettings, checkpoints: Checkpoints, stop: threading.Event):
+    """The mail source a [[sources]] entry describes."""
+    return ImapSource(settings, checkpoints, stop) if settings.type == "imap" else SavedMailSource(settings)
+
+
+def header_identity(raw: bytes) -> str:
+    """The store identity of a message read from its headers alone."""
+    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw[:262144])
+    value = headers.get("Message-ID")
+    return message_identity(raw, str(value).strip() if value is not None else None)
+
+
+class Service:
+    """The sources, triager and store of one configuration: polled once, or run on a schedule until stopped."""
+
+    def __init__(self, settings: Settings, store: Store | None = None, triager=None, backoff: Backoff = Backoff()):
+        self.settings, self.backoff = settings, backoff
+        self.store = store or Store(settings.store.url)
+        self.checkpoints = Checkpoints(self.store.engine)
+        self.triager = OneAtATime(triager or default_triager(settings.schedule.timezone))
+        self.stop = threading.Event()
+        self.sources = [build_source(source, self.checkpoints, self.stop) for source in settings.sources]
+
+    # -- polling ---------------------------------------------------------------------------
+
+    def poll(self, source) -> PollOutcome:
+        """One poll of one source, retried on transient failures; the outcome is recorded as its status, never raised."""
+        outcome = PollOutcome(source.name)
+        try:
+            for attempt in self._retrying():
+                with attempt:
+                    outcome.summary.merge(self._ingest(source))
+        except TriageError as exc:
+            outcome.error = str(exc)
+            log.error("%s", exc, extra={"source": source.name})
+        except Exception as exc:  # a bug in one source must not stop the service or the other sources
+            outcome.error = f"internal error: {type(exc).__name__}: {exc}"
+            log.exception("poll of %s failed", source.name, extra={"source": source.name})
+        self.checkpoints.record_poll(source.name, outcome.error, getattr(source, "backlog", 0))
+        return outcome
+
+    def poll_all(self) -> list[PollOutcome]:
+        """Poll every source once, one after the other; a failing source does not stop the rest."""
+        return [self.poll(source) for source in self.sources if not self.stop.is_set()]
+
+    def _retrying(self) -> Retrying:
+        return Retrying(
+            retry=retry_if_exception_type(TransientSourceError),
+            stop=stop_after_attempt(self.backoff.attempts) | stop_when_event_set(self.stop),
+            wait=wait_exponential(multiplier=self.backoff.first_wait, max=self.backoff.max_wait),
+            sleep=self.stop.wait,  # a shutdown cuts a backoff short
+            before_sleep=lambda state: log.warning("%s; retrying in %.1f s", state.outcome.exception(), state.upcoming_sleep),
+            reraise=True,
+        )
+
+    def _ingest(self, source) -> IngestSummary:
+        messages = source.fetch_messages()
+        if not isinstance(source, ImapSource):  # saved mail has no checkpoint: skip what is stored
+            messages = (message for message in messages if not self.store.has_message(header_identity(message.raw)))
+        return ingest(self._until_stopped(messages), self.triager, self.store, settle=source.settle, on_commit=self._committer(source))
+
+    def _until_stopped(self, messages: Iterable[RawMessage]) -> Iterator[RawMessage]:
+        """The messages until a stop is asked for: ingest then commits what it holds and returns."""
+        for message in messages:
+            yield message
+            if self.stop.is_set():
+                log.info("stopping: the messages in hand are committed, the rest waits for the next run")
+                return
+
+    def _committer(self, source):
+        progress = getattr(source, "record_progress", None)
+
+        def on_commit(connection, messages: list[RawMessage]) -> None:
+            if progress is not None:
+                progress(connection, messages)
+            self.checkpoints.count_triaged(connection, source.name, len(messages))
+
+        return on_commit
+
+    def watch(self, source: ImapSource, every: timedelta) -> None:
+        """Poll, then wait in IDLE for new mail (renewed well inside 29 minutes), or poll every EVERY without IDLE; until stopped."""
+        seconds = every.total_seconds()
+        while not self.stop.is_set():
+            outcome = self.poll(source)
+            if self.stop.is_set():
+                return
+            if outcome.error or not self._wait_for_mail(source, min(seconds, IDLE_RENEW_SECONDS)):
+                self.stop.wait(seconds)
+
+    def _wait_for_mail(self, source: ImapSource, seconds: float) -> bool:
+        try:
+            if source.wait_for_mail(seconds):
+                return True
+            log.info("%s: the server has no IDLE: polling every %.0f s", source.name, seconds)
+            return False
+        except TriageError as exc:
+            log.warning("%s: IDLE ended (%s): polling now", source.name, exc)
+            return True
+
+    # -- the daily summary -----------------------------------------------------------------
+
+    def write_daily_reports(self, day: date | None = None) -> list[Path]:
+        """Write the summary of DAY (default: yesterday in the configured timezone) in every configured format."""
+        zone = self.settings.schedule.timezone
+        day = day or datetime.now(ZoneInfo(zone)).date() - timedelta(days=1)
+        summary = reports.build_summary(reports.summary_rows(self.store.rows()), day, zone)
+        directory = Path(self.settings.reports.dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        written = [self._write_report(summary, output_format, directory) for output_format in self.settings.reports.formats]
+        return [path for path in written if path is not None]
+
+    @staticmethod
+    def _write_report(summary: reports.DailySummary, output_format: str, directory: Path) -> Path | None:
+        try:
+            text = reports.render(summary, output_format)
+        except ImportError as exc:  # a renderer not installed in this build
+            log.warning("no %s renderer (%s): that format is skipped", output_format, exc)
+            return None
+        path = directory / f"summary-{summary.day.isoformat()}.{reports.EXTENSIONS[output_format]}"
+        path.write_text(text, encoding="utf-8")
+        log.info("daily summary written to %s", path)
+        return path
+
+    def _daily_report_job(self) -> None:
+        try:
+            self.write_daily_reports()
+        except (TriageError, OSError) as exc:
+            log.error("daily summary failed: %s", exc)
+
+    # -- the scheduler ---------------------------------------------------------------------
+
+    def scheduler(self) -> BackgroundScheduler:
+        """One job per source (max_instances=1, missed runs coalesced) and the daily summary."""
+        zone = ZoneInfo(self.settings.schedule.timezone)
+        every = parse_duration(self.settings.schedule.poll_every)
+        scheduler = BackgroundScheduler(
+            timezone=zone,
+            executors={"default": ThreadPoolExecutor(len(self.sources) + 1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(every.total_seconds())},
+        )
+        now = datetime.now(zone)
+        for source in self.sources:
+            if getattr(source, "watches", False):
+                scheduler.add_job(self.watch, args=[source, every], id=f"watch:{source.name}", next_run_time=now)
+            else:
+                scheduler.add_job(self.poll, IntervalTrigger(seconds=every.total_seconds(), timezone=zone), args=[source], id=f"poll:{source.name}", next_run_time=now)
+        hour, minute = (int(part) for part in self.settings.schedule.daily_report_at.split(":"))
+        scheduler.add_job(self._daily_report_job, CronTrigger(hour=hour, minute=minute, timezone=zone), id="daily-report", misfire_grace_time=3600)
+        return scheduler
+
+    def run(self) -> None:
+        """Run the schedule until stop is set, then let running polls commit what they hold, and close."""
+        scheduler = self.scheduler()
+        scheduler.start()
+        log.info("service started: %d sources, polling every %s", len(self.sources), self.settings.schedule.poll_every)
+        while not self.stop.wait(1.0):
+            pass
+        log.info("stopping: finishing the messages in hand")
+        scheduler.shutdown(wait=True)
+        self.close()
+        log.info("stopped")
+
+    def close(self) -> None:
+        """Log out of every server and release the store."""
+        for source in self.sources:
+            if isinstance(source, ImapSource):
+                source.close()
+        self.store.close()
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT ask the service to stop after the messages in hand (main thread only)."""
+
+    def handler(signum, _frame) -> None:
+        log.info("%s received: stopping after the messages in hand", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def source_statuses(settings: Settings, store: Store) -> list[SourceStatus]:
+    """Each configured source's status, in config order; a source never polled has an empty one."""
+    known = Checkpoints(store.engine).statuses()
+    return [known.get(source.name, SourceStatus(source.name)) for source in settings.sources]

@@ -1,0 +1,120 @@
+"""Opening an IMAP session: verified TLS, credentials from the environment, a file or an OAuth2 command, and one error tree."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import ssl
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from imapclient import IMAPClient, SocketTimeout
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+
+from complaint_triage.errors import SourceAuthError, SourceError, TransientSourceError
+from complaint_triage.logs import register_secret, scrub
+from complaint_triage.settings import SourceSettings
+
+
+def describe(settings: SourceSettings) -> str:
+    """How errors and logs name a source: never with a secret."""
+    return f"source {settings.name!r} ({settings.username}@{settings.host})"
+
+
+def tls_context(settings: SourceSettings) -> ssl.SSLContext:
+    """A verifying TLS context: the system's CAs, or only the private CA in ca_file."""
+    try:
+        return ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file else ssl.create_default_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise SourceError(f"{describe(settings)}: cannot read ca_file {settings.ca_file}: {exc.strerror or exc}") from exc
+
+
+def read_password(settings: SourceSettings) -> str:
+    """The password from the named environment variable or file, remembered as a secret."""
+    if settings.password_env:
+        password = os.environ.get(settings.password_env)
+        if not password:
+            raise SourceAuthError(f"{describe(settings)}: environment variable {settings.password_env} is not set")
+    else:
+        try:
+            password = Path(settings.password_file).read_text(encoding="utf-8").strip("\r\n")
+        except OSError as exc:
+            raise SourceAuthError(f"{describe(settings)}: cannot read password_file {settings.password_file}: {exc.strerror or exc}") from exc
+    register_secret(password)
+    return password
+
+
+def fetch_oauth2_token(settings: SourceSettings) -> str:
+    """Run oauth2_token_command for a fresh access token (tokens expire, so on every connect)."""
+    try:
+        result = subprocess.run(shlex.split(settings.oauth2_token_command), capture_output=True, text=True, timeout=settings.timeout_seconds, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SourceAuthError(f"{describe(settings)}: oauth2_token_command failed: {exc}") from exc
+    token = result.stdout.strip()
+    register_secret(token)
+    if result.returncode != 0 or not token:
+        reason = scrub(result.stderr.strip().splitlines()[0]) if result.stderr.strip() else "no token printed"
+        raise SourceAuthError(f"{describe(settings)}: oauth2_token_command exited with status {result.returncode}: {reason}")
+    return token
+
+
+def connect(settings: SourceSettings) -> IMAPClient:
+    """A logged-in session over TLS (ssl or starttls; plain only on loopback, as the settings allow)."""
+    context = tls_context(settings) if settings.security != "none" else None
+    timeout = SocketTimeout(connect=settings.timeout_seconds, read=settings.timeout_seconds)
+    with imap_errors(describe(settings)):
+        client = IMAPClient(settings.host, settings.port, ssl=settings.security == "ssl", ssl_context=context, timeout=timeout)
+        try:
+            if settings.security == "starttls":
+                client.starttls(context)
+            _login(client, settings)
+        except BaseException:
+            close_quietly(client)
+            raise
+    return client
+
+
+def close_quietly(client: IMAPClient) -> None:
+    """Close the socket without a word to the server (it may be gone, or half-wrapped in TLS)."""
+    try:
+        client.shutdown()
+    except OSError:
+        pass
+
+
+def _login(client: IMAPClient, settings: SourceSettings) -> None:
+    if settings.oauth2_token_command:
+        client.oauth2_login(settings.username, fetch_oauth2_token(settings))
+    else:
+        client.login(settings.username, read_password(settings))
+
+
+def _server_text(exc: Exception) -> str:
+    text = str(exc.args[0] if exc.args else exc)
+    if text.startswith(("b'", 'b"')):  # imapclient wraps the server's bytes in str()
+        text = text[2:-1]
+    return scrub(text)
+
+
+@contextmanager
+def imap_errors(where: str) -> Iterator[None]:
+    """Turn what imaplib, ssl and sockets raise into SourceAuthError, TransientSourceError or SourceError."""
+    try:
+        yield
+    except LoginError as exc:
+        raise SourceAuthError(f"{where}: the server refused the login: {_server_text(exc)}") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise SourceError(f"{where}: TLS certificate not trusted ({exc.verify_message}); for a private CA set ca_file") from exc
+    except (socket.timeout, TimeoutError) as exc:
+        raise TransientSourceError(f"{where}: timed out") from exc
+    except (IMAPClientAbortError, ssl.SSLEOFError, ConnectionError, EOFError) as exc:
+        raise TransientSourceError(f"{where}: connection lost: {_server_text(exc)}") from exc
+    except ssl.SSLError as exc:
+        raise SourceError(f"{where}: TLS failed: {exc.reason or exc}") from exc
+    except OSError as exc:  # unreachable, name not resolved: the network may come back
+        raise TransientSourceError(f"{where}: cannot connect: {exc.strerror or exc}") from exc
+    except IMAPClientError as exc:  # the server answered NO or BAD
+        raise SourceError(f"{where}: the server refused: {_server_text(exc)}") from exc
