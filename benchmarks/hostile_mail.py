@@ -72,7 +72,7 @@ def _keep(directory: Path | None, name: str, raw: bytes) -> None:
         (directory / f"{name}.eml").write_bytes(raw)
 
 
-def run(count: int, seed_value: int, stores: list[Store], keep: Path | None = None) -> Tally:
+def run(count: int, seed_value: int, stores: list[Store], keep: Path | None = None, slow_seconds: float = SLOW_SECONDS) -> Tally:
     """Triage and store COUNT generated messages; with KEEP, write the crashing, hanging and slow ones there."""
     tally = Tally()
     triager = default_triager("UTC")
@@ -99,7 +99,7 @@ def run(count: int, seed_value: int, stores: list[Store], keep: Path | None = No
         finally:
             signal.alarm(0)
         elapsed = time.perf_counter() - started
-        if elapsed > SLOW_SECONDS:
+        if elapsed > slow_seconds:
             tally.slow += 1
             _keep(keep, f"slow-{tally.messages}-{elapsed:.0f}s", raw)
         tally.slowest = max(tally.slowest, (elapsed, len(raw)))
@@ -116,7 +116,7 @@ def run(count: int, seed_value: int, stores: list[Store], keep: Path | None = No
     return tally
 
 
-def report(tally: Tally, seconds: float, backends: list[str]) -> None:
+def report(tally: Tally, seconds: float, backends: list[str], slow_seconds: float) -> None:
     """Print the figures."""
     print(f"backends:            {', '.join(backends)}")
     print(f"messages:            {tally.messages}  ({seconds:.0f} s, {tally.messages / seconds:.0f} msg/s)")
@@ -128,7 +128,7 @@ def report(tally: Tally, seconds: float, backends: list[str]) -> None:
     for crash in tally.crashes[:10]:
         print("  " + crash.replace("\n", "\n    "))
     print(f"hangs (> {HANG_SECONDS} s):     {tally.hangs}")
-    print(f"slower than {SLOW_SECONDS} s:     {tally.slow}")
+    print(f"slower than {slow_seconds:g} s:     {tally.slow}")
     print(f"slowest message:     {tally.slowest[0]:.2f} s ({tally.slowest[1]} bytes)")
     print(f"peak RSS:            {_peak_rss_mb():.0f} MB (after 500 messages: {tally.rss_after_warm_up_mb:.0f} MB)")
 
@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--postgres", metavar="URL", help="also store into this PostgreSQL database (its `messages` table is used)")
+    parser.add_argument("--slow-seconds", type=float, default=SLOW_SECONDS, help="count (and keep) messages slower than this")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="write crashing, hanging and slow messages to DIR as .eml files")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -146,8 +147,8 @@ def main() -> None:
         if options.postgres:
             stores.append(Store(options.postgres))
         started = time.perf_counter()
-        tally = run(options.messages, options.seed, stores, options.keep)
-        report(tally, time.perf_counter() - started, [store.engine.dialect.name for store in stores])
+        tally = run(options.messages, options.seed, stores, options.keep, options.slow_seconds)
+        report(tally, time.perf_counter() - started, [store.engine.dialect.name for store in stores], options.slow_seconds)
         for store in stores:
             store.close()
     raise SystemExit(1 if tally.crashes or tally.hangs else 0)

@@ -133,9 +133,10 @@ def run(server: Dovecot, count: int, rounds: int, scratch: Path, pad_kib: int = 
     floor_rate, ingest_rate = count / statistics.median(floors), count / statistics.median(ingestions)
     print(f"floor (bare imapclient UID FETCH BODY.PEEK[]): {floor_rate:8.0f} msg/s   ({' '.join(f'{count / s:.0f}' for s in floors)})")
     print(f"ingestion only (triage off):                   {ingest_rate:8.0f} msg/s   ({' '.join(f'{count / s:.0f}' for s in ingestions)})  ratio {ingest_rate / floor_rate:.2f}")
-    service = service_for(server, user, scratch / "end-to-end.db")
+    service = service_for(server, user, scratch / "end-to-end.db", None if not pad_kib else NoTriage())
     end_to_end = count / poll_seconds(service, count)
-    print(f"end to end (with triage):                      {end_to_end:8.0f} msg/s")
+    if not pad_kib:  # the filler would be triaged as text: no figure for real mail
+        print(f"end to end (with triage):                      {end_to_end:8.0f} msg/s")
     print(f"empty poll (nothing new, open connection):     {empty_poll_ms(service, count):8.1f} ms median")
     service.close()
 

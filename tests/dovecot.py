@@ -13,6 +13,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -103,7 +104,6 @@ class Dovecot:
             disable_plaintext_auth = no
             auth_mechanisms = plain login xoauth2
             auth_failure_delay = 0
-            # (no auth penalty either: the wrong-password test would slow every later login from 127.0.0.1)
             auth_verbose = yes
             login_trusted_networks = 127.0.0.0/8
             mail_max_userip_connections = 200
@@ -115,6 +115,7 @@ class Dovecot:
               driver = static
               args = uid={uid} gid={gid} home={self.root}/home/%n
             }}
+            # No auth penalty: after the wrong-password test every login from 127.0.0.1 would wait seconds.
             service anvil {{
               unix_listener anvil-auth-penalty {{
                 mode = 0
@@ -161,7 +162,7 @@ class Dovecot:
             return False
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Stop the master process (it takes every child with it) and wait until it is gone."""
+        """Stop the server as a crash or a restart would: the master, then what it leaves behind (open IMAP sessions)."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()
@@ -170,6 +171,10 @@ class Dovecot:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        try:  # Dovecot lets running imap processes finish their sessions; the process group is ours (start_new_session)
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     def destroy(self) -> None:
         """Stop and remove everything."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -87,7 +86,3 @@ def checkpoints(fresh_store) -> Checkpoints:
     """Checkpoints in the fresh store's database."""
     return Checkpoints(fresh_store.engine)
 
-
-def fixture_dir() -> Path:
-    """Where the shipped fixture mails live."""
-    return Path(__file__).resolve().parents[1] / "fixtures"

@@ -10,19 +10,19 @@ import json
 import socket
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 
 from complaint_triage.errors import SourceAuthError, SourceError, TransientSourceError
 from complaint_triage.ingest import ingest
-from complaint_triage.service import Backoff, Service
-from complaint_triage.settings import Settings
+from complaint_triage.service import Backoff, Service, source_statuses
+from complaint_triage.settings import Settings, SourceSettings
 from complaint_triage.sources.imap import ImapSource, plan_fetches
 from complaint_triage.store import Store
-from tests.conftest import fixture_files
+from tests.conftest import fixture_files, require_service
 from tests.dovecot import LEGACY_HOST, PASSWORD, Dovecot, dovecot_available
 from tests.imap_fixtures import PASSWORD_ENV, Mailbox, checkpoints, dovecot, imap_password, mailbox, message_of_size, sample_messages  # noqa: F401
-from tests.conftest import require_service
 
 FAST = Backoff(attempts=8, first_wait=0.2, max_wait=1.0)
 
@@ -202,6 +202,7 @@ def test_wrong_password_is_one_clear_error_per_poll_and_other_sources_go_on(dove
     first, second = service.poll_all(), service.poll_all()
     service.close()
     assert "refused the login" in first[0].error and first[1].error is None and first[1].summary.triaged == 3
+    assert second[0].error == first[0].error and second[1].error is None
     failures = [line for line in dovecot.session_lines(bad.user) if "auth failed" in line]
     assert len(failures) == 2  # one attempt per poll, no retry storm
     status = {entry.source_name: entry for entry in _statuses(service)}
@@ -210,8 +211,6 @@ def test_wrong_password_is_one_clear_error_per_poll_and_other_sources_go_on(dove
 
 
 def _statuses(service: Service):
-    from complaint_triage.service import source_statuses
-
     return source_statuses(service.settings, service.store)
 
 
@@ -271,7 +270,7 @@ def test_a_dead_connection_is_a_transient_error_and_the_next_poll_reconnects(mai
     source.close()
 
 
-def test_server_stopped_and_restarted_mid_poll_loses_and_doubles_nothing(triager, fresh_store, imap_password):
+def test_server_stopped_and_restarted_mid_poll_loses_and_doubles_nothing(triager, fresh_store, imap_password, caplog):
     require_service(dovecot_available(), "Dovecot (dovecot-imapd, run as root)")
     server = Dovecot()  # its own, since this test stops it
     server.start()
@@ -292,7 +291,7 @@ def test_server_stopped_and_restarted_mid_poll_loses_and_doubles_nothing(triager
     finally:
         server.destroy()
     assert stopped_at < 400, "the poll finished before the server stopped: nothing was tested"
-    assert outcome[0].error is None
+    assert outcome[0].error is None and "retrying in" in caplog.text  # it reconnected with backoff
     assert fresh_store.count() == 400 and set(attempts(fresh_store).values()) == {1}
 
 
@@ -307,8 +306,6 @@ def test_watch_wakes_on_new_mail_through_idle(mailbox, triager, fresh_store):
     mailbox.append(sample_messages(1, "before-idle"))
     settings = Settings(sources=[mailbox.settings(watch=True)], schedule={"poll_every": "1h"})
     service = Service(settings, store=fresh_store, triager=triager, backoff=FAST)
-    from datetime import timedelta
-
     worker = threading.Thread(target=service.watch, args=[service.sources[0], timedelta(hours=1)])
     worker.start()
     try:
@@ -333,7 +330,5 @@ def test_without_idle_the_source_says_so_and_the_service_polls(mailbox, checkpoi
 
 
 def test_security_none_is_refused_for_a_remote_host():
-    from complaint_triage.settings import SourceSettings
-
     with pytest.raises(ValueError, match="loopback"):
         SourceSettings(name="x", type="imap", host="imap.example.com", security="none", username="u", password_env="P")

@@ -85,6 +85,7 @@ def test_sigterm_during_a_poll_commits_what_is_in_hand_and_loses_nothing(mailbox
     stored = store.count()
     assert 0 < stored < 400, "SIGTERM did not land mid-poll"
     assert Checkpoints(store.engine).folder("inbox", "INBOX").last_uid == stored  # the checkpoint is exactly what was committed
+    assert Checkpoints(store.engine).statuses()["inbox"].backlog == 400 - stored
     assert "stopping" in stderr
     rest = subprocess.run([*CLI, "run", "--once", "--config", str(config)], env=cli_env(), capture_output=True, text=True, timeout=120)
     assert rest.returncode == 0, rest.stderr
