@@ -10,7 +10,7 @@ import pytest
 
 from complaint_triage.ingest import ingest
 from complaint_triage.models import RawMessage
-from complaint_triage.report import build_summary, render, summary_rows
+from complaint_triage.report import render, summary_for_day
 from tests.conftest import ROOT, fixture_files, require_service
 from tests.mail import NOTICE, build_message
 
@@ -36,7 +36,7 @@ def summary_html(tmp_path_factory):
     messages = [RawMessage(raw=_on_day(path.read_bytes()), source=str(path), source_name="seller-a") for path in fixture_files()]
     messages.append(RawMessage(raw=build_message(NOTICE.replace("removed some", "removed all"), subject=HOSTILE, message_id="<xss@x>"), source="xss", source_name="seller-a"))
     ingest(messages, default_triager("UTC"), store)
-    summary = build_summary(summary_rows(store.rows()), DAY, "UTC")
+    summary = summary_for_day(store, DAY, "UTC")
     return render(summary, "html")
 
 

@@ -10,36 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, String, Table, Text, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from complaint_triage.errors import StoreError
 from complaint_triage.logs import scrub
-from complaint_triage.store import metadata
-
-folder_checkpoints = Table(
-    "folder_checkpoints",
-    metadata,
-    Column("source_name", String(200), primary_key=True),
-    Column("folder", String(1000), primary_key=True),
-    Column("uidvalidity", BigInteger, nullable=False),
-    Column("last_uid", BigInteger, nullable=False),  # every message up to this UID is committed
-    Column("settled_uid", BigInteger, nullable=False),  # ... and flagged or moved up to this one
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-source_status = Table(
-    "source_status",
-    metadata,
-    Column("source_name", String(200), primary_key=True),
-    Column("last_poll_at", DateTime(timezone=True)),
-    Column("last_success_at", DateTime(timezone=True)),
-    Column("last_error", Text),
-    Column("last_error_at", DateTime(timezone=True)),
-    Column("messages_triaged", Integer, nullable=False, default=0),
-    Column("backlog", Integer, nullable=False, default=0),
-)
+from complaint_triage.tables import folder_checkpoints, metadata, source_status
 
 
 def _now() -> datetime:

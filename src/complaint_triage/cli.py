@@ -177,8 +177,10 @@ def _report_day(value: str | None, zone: str, rows: list[dict]) -> date:
 def report(day: str | None, output_format: str, output: str | None, config: str | None) -> None:
     """Write the daily triage summary for one day from the store."""
     settings = _settings(config)
-    rows = reports.summary_rows(Store(settings.store.url).rows())
-    summary = reports.build_summary(rows, _report_day(day, settings.schedule.timezone, rows), settings.schedule.timezone)
+    store = Store(settings.store.url)
+    zone = settings.schedule.timezone
+    day_wanted = _report_day(day, zone, reports.summary_rows(store.rows()) if day == "latest" else [])
+    summary = reports.summary_for_day(store, day_wanted, zone, settings.escalations)
     text = reports.render(summary, output_format)
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
@@ -213,9 +215,11 @@ def evaluate(directory: str, as_json: bool, config: str | None) -> None:
     print_evaluation(result, Console())
 
 
+from complaint_triage.cli_cases import register as _register_cases  # noqa: E402
 from complaint_triage.cli_service import register as _register_service  # noqa: E402
 
 _register_service(cli)
+_register_cases(cli)
 
 
 def main() -> None:

@@ -37,5 +37,9 @@ class StoreError(TriageError):
     """The record store could not be read or written."""
 
 
+class CaseError(TriageError):
+    """A case named on the command line does not exist or cannot take that status."""
+
+
 class AlertError(TriageError):
     """An alert could not be delivered."""

@@ -29,9 +29,6 @@ def urgency_bars(summary: DailySummary) -> list[dict]:
 
 
 def render_html(summary: DailySummary) -> str:
-    """Render the summary as a standalone HTML page."""
-    urgent = [item for item in summary.items if item.urgency in ("critical", "high")]
-    others = [item for item in summary.items if item.urgency not in ("critical", "high")]
-    return _environment().get_template("summary.html.j2").render(
-        summary=summary, urgent=urgent, others=others, bars=urgency_bars(summary), due_soon_days=DUE_SOON_DAYS, colours=_COLOURS,
-    )
+    """Render the summary (and its section per source) as a standalone HTML page."""
+    template = _environment().get_template("summary.html.j2")
+    return template.render(summary=summary, urgency_bars=urgency_bars, due_soon_days=DUE_SOON_DAYS, colours=_COLOURS)

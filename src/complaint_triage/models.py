@@ -129,6 +129,8 @@ class TriageRecord(BaseModel):
     checks: list[Check] = Field(default_factory=list)
     links: list[str] = Field(default_factory=list)
     forwarded_by: str | None = None
+    in_reply_to: str | None = None
+    references: list[str] = Field(default_factory=list)
     source_name: str | None = None
     error: str | None = None
 

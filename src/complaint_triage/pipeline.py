@@ -22,6 +22,7 @@ from complaint_triage.senders import profile_sender
 
 # Identifier lists the schema fills for complaints only.
 _COMPLAINT_ONLY = ("trademarks", "registration_numbers", "patent_numbers", "copyright_registrations")
+MAX_REFERENCES = 20  # the newest ones; enough to find the thread a reply belongs to
 
 
 class Triager:
@@ -80,6 +81,8 @@ class Triager:
             checks=checks,
             links=lookup_links(verdict, entities, self.tables),
             forwarded_by=parsed.forwarded_by,
+            in_reply_to=parsed.in_reply_to,
+            references=parsed.references[-MAX_REFERENCES:],
             **complaint_only,
         )
 

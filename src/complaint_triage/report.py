@@ -7,15 +7,18 @@ import io
 import json
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
+from complaint_triage.cases import CLOSED_STATUSES, CLOSING_KINDS, Case, bundle
 from complaint_triage.models import CLAIM_TYPES, KINDS, URGENCIES, TriageRecord
+from complaint_triage.settings import EscalationSettings
 
 DUE_SOON_DAYS = 3
 _RANK = {level: index for index, level in enumerate(URGENCIES)}
-_CLOSED_KINDS = {"retraction", "reinstatement"}
+_SUSPICIOUS_CHECKS = frozenset({"lookalike_sender_domain", "sender_not_authenticated", "not_amazon_sender"})
 
 
 class SummaryItem(BaseModel):
@@ -54,23 +57,51 @@ class SummaryItem(BaseModel):
         )
 
 
+class Trend(BaseModel):
+    """One count of the day against the 7 days before it."""
+
+    day: int
+    previous_7_days: int
+    daily_average: float
+
+
+class Escalation(BaseModel):
+    """Something that needs more than a routine answer: a repeat complainant, an ASIN under repeated attack, an overdue case."""
+
+    kind: Literal["repeat_complainant", "asin_under_attack", "overdue_case"]
+    subject: str
+    count: int
+    message: str
+    case_keys: list[str]
+
+
 class DailySummary(BaseModel):
-    """Everything the daily summary shows, as data."""
+    """Everything the daily summary shows, as data (a section per source holds the same, for that source alone)."""
 
     day: date
     timezone: str
     generated_at: datetime
+    source: str | None = None
     messages: int
     by_urgency: dict[str, int]
     by_kind: dict[str, int]
     by_claim_type: dict[str, int]
     previous_7_days: dict[str, int]
+    trend: dict[str, dict[str, Trend]] = Field(default_factory=dict)
+    urgent_cases: list[Case] = Field(default_factory=list)
     items: list[SummaryItem]
-    due_soon: list[SummaryItem]
-    overdue: list[SummaryItem]
+    due_soon: list[Case]
+    overdue: list[Case]
+    escalations: list[Escalation] = Field(default_factory=list)
     suspicious: list[SummaryItem]
     failed: list[SummaryItem]
     sources: list[str] = Field(default_factory=list)
+    sections: list["DailySummary"] = Field(default_factory=list)
+
+    @property
+    def repeat_escalations(self) -> list[Escalation]:
+        """Repeat complainants and ASINs under attack (overdue cases have their own section)."""
+        return [e for e in self.escalations if e.kind != "overdue_case"]
 
 
 def local_day(row: dict, zone: ZoneInfo) -> date:
@@ -81,33 +112,18 @@ def local_day(row: dict, zone: ZoneInfo) -> date:
     return moment.astimezone(zone).date()
 
 
-def _closed_keys(records: list[TriageRecord], until: date, day_of) -> set[str]:
-    """Complaint IDs and ASINs that a retraction or reinstatement closed on or before `until`."""
-    keys: set[str] = set()
-    for record in records:
-        if record.kind in _CLOSED_KINDS and day_of(record) <= until:
-            keys.update(record.complaint_ids)
-            keys.update(record.asins if not record.complaint_ids else [])
-    return keys
-
-
-def _is_open(record: TriageRecord, closed: set[str]) -> bool:
-    if not record.is_complaint or record.error:
-        return False
-    keys = set(record.complaint_ids) or set(record.asins)
-    return not keys or not keys <= closed
-
-
-def build_summary(rows: list[dict], day: date, zone_name: str = "UTC") -> DailySummary:
-    """Summarise one day from stored rows (each with a parsed `record` and `stored_at`)."""
+def build_summary(rows: list[dict], day: date, zone_name: str = "UTC", cases: list[Case] | None = None,
+                  rules: EscalationSettings = EscalationSettings(), by_source: bool = True) -> DailySummary:
+    """Summarise one day from stored rows (each with a parsed `record` and `stored_at`) and the cases they form."""
     zone = ZoneInfo(zone_name)
     days = {row["record"].message_id: local_day(row, zone) for row in rows}
     records = [row["record"] for row in rows if days[row["record"].message_id] <= day]
     today = sorted((r for r in records if days[r.message_id] == day), key=lambda r: (_RANK[r.urgency], r.received_at or datetime.min.replace(tzinfo=timezone.utc)))
     week = [r for r in records if day - timedelta(days=7) <= days[r.message_id] < day]
-    closed = _closed_keys(records, day, lambda r: days[r.message_id])
-    open_records = [r for r in records if _is_open(r, closed) and r.response_due]
+    known = bundle([case for case in cases or [] if all(m in days and days[m] <= day for m in case.message_ids[:1])])
+    open_cases = sorted((case for case in known if case.is_open and case.response_due), key=lambda case: case.response_due)
     item = SummaryItem.from_record
+    sources = sorted({r.source_name for r in records if r.source_name})
     return DailySummary(
         day=day,
         timezone=zone_name,
@@ -115,15 +131,79 @@ def build_summary(rows: list[dict], day: date, zone_name: str = "UTC") -> DailyS
         messages=len(today),
         by_urgency=_count(today, "urgency", URGENCIES),
         by_kind=_count(today, "kind", KINDS),
-        by_claim_type={claim: sum(claim in r.claim_types for r in today) for claim in CLAIM_TYPES},
+        by_claim_type=_claim_counts(today),
         previous_7_days=_count(week, "urgency", URGENCIES),
+        trend=_trend(today, week),
+        urgent_cases=_urgent_cases(known, {r.message_id for r in today}),
         items=[item(r) for r in today if not r.error],
-        due_soon=[item(r) for r in sorted(open_records, key=lambda r: r.response_due) if day < r.response_due <= day + timedelta(days=DUE_SOON_DAYS)],
-        overdue=[item(r) for r in sorted(open_records, key=lambda r: r.response_due) if r.response_due <= day],
-        suspicious=[item(r) for r in today if any(c.code in {"lookalike_sender_domain", "sender_not_authenticated", "not_amazon_sender"} for c in r.checks)],
+        due_soon=[case for case in open_cases if day < case.response_due <= day + timedelta(days=DUE_SOON_DAYS)],
+        overdue=[case for case in open_cases if case.overdue_on(day)],
+        escalations=escalations(known, day, rules, lambda message_id: days.get(message_id)),
+        suspicious=[item(r) for r in today if any(c.code in _SUSPICIOUS_CHECKS for c in r.checks)],
         failed=[item(r) for r in records if r.error],
-        sources=sorted({r.source_name for r in today if r.source_name}),
+        sources=sources,
+        sections=_sections(rows, day, zone_name, known, rules, sources) if by_source and len(sources) > 1 else [],
     )
+
+
+def _sections(rows, day, zone_name, cases, rules, sources) -> list[DailySummary]:
+    """One summary per source (one seller account each)."""
+    sections = []
+    for name in sources:
+        own_rows = [row for row in rows if row["record"].source_name == name]
+        own_cases = [case for case in cases if case.source_name == name]
+        section = build_summary(own_rows, day, zone_name, own_cases, rules, by_source=False)
+        sections.append(section.model_copy(update={"source": name}))
+    return sections
+
+
+def _urgent_cases(cases: list[Case], today_ids: set[str]) -> list[Case]:
+    """Critical and high cases that got mail today and are not closed, most urgent first."""
+    urgent = [case for case in cases if case.urgency in ("critical", "high") and case.status not in CLOSED_STATUSES and today_ids.intersection(case.message_ids)]
+    return sorted(urgent, key=lambda case: (_RANK[case.urgency], case.response_due or date.max))
+
+
+def _claim_counts(records: list[TriageRecord]) -> dict[str, int]:
+    return {claim: sum(claim in r.claim_types for r in records) for claim in CLAIM_TYPES}
+
+
+def _trend(today: list[TriageRecord], week: list[TriageRecord]) -> dict[str, dict[str, Trend]]:
+    """Counts by urgency, kind and claim type: the day, the 7 days before, and their daily average."""
+    pairs = {
+        "urgency": (_count(today, "urgency", URGENCIES), _count(week, "urgency", URGENCIES)),
+        "kind": (_count(today, "kind", KINDS), _count(week, "kind", KINDS)),
+        "claim_type": (_claim_counts(today), _claim_counts(week)),
+    }
+    return {name: {key: Trend(day=now[key], previous_7_days=before[key], daily_average=round(before[key] / 7, 2)) for key in now} for name, (now, before) in pairs.items()}
+
+
+def escalations(cases: list[Case], day: date, rules: EscalationSettings, day_of) -> list[Escalation]:
+    """Repeat complainants and ASINs under repeated attack within the window ending DAY, and overdue cases."""
+    start, days = day - timedelta(days=rules.window_days - 1), rules.window_days
+    recent = [case for case in cases if case.kind not in CLOSING_KINDS and _opened_within(case, start, day, day_of)]
+    found = _repeats(recent, lambda case: [case.rights_owner or next(iter(case.rights_owner_emails), None)], rules.complaints_per_owner,
+                     "repeat_complainant", lambda owner, n: f"{owner} filed {n} complaints in {days} days")
+    found += _repeats(recent, lambda case: case.asins, rules.cases_per_asin,
+                      "asin_under_attack", lambda asin, n: f"ASIN {asin} is named in {n} complaints in {days} days")
+    found += [Escalation(kind="overdue_case", subject=case.key, count=1, case_keys=[case.key],
+                         message=f"{case.key}: response was due {case.response_due.isoformat()} and the case is still {case.status}")
+              for case in cases if case.overdue_on(day)]
+    return found
+
+
+def _opened_within(case: Case, start: date, end: date, day_of) -> bool:
+    first = day_of(case.message_ids[0]) if case.message_ids else None
+    return first is not None and start <= first <= end
+
+
+def _repeats(cases: list[Case], keys_of, threshold: int, kind: str, wording) -> list[Escalation]:
+    groups: dict[str, list[str]] = {}
+    for case in cases:
+        for key in keys_of(case):
+            if key:
+                groups.setdefault(key, []).append(case.key)
+    ranked = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    return [Escalation(kind=kind, subject=key, count=len(keys), case_keys=keys, message=wording(key, len(keys))) for key, keys in ranked if len(keys) >= threshold]
 
 
 def _count(records: list[TriageRecord], field: str, order: tuple[str, ...]) -> dict[str, int]:
@@ -136,47 +216,78 @@ def render_json(summary: DailySummary) -> str:
     return json.dumps(summary.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
 
 
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]()!#|"})
+
+
 def _md_escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+    """Message text as inert Markdown: no links, emphasis, tables or HTML from a message."""
+    return str(text).translate(_MD_SPECIAL).replace("\r", " ").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _md_item(item: SummaryItem) -> list[str]:
+def _md_case(case: Case) -> list[str]:
     facts = [
-        ("Kind", item.kind), ("Claims", ", ".join(item.claim_types)), ("ASINs", ", ".join(item.asins)),
-        ("Marks", ", ".join(item.trademarks)), ("Registrations", ", ".join(item.registration_numbers)),
-        ("Patents", ", ".join(item.patent_numbers)), ("Complaint IDs", ", ".join(item.complaint_ids)),
-        ("Rights owner", ", ".join(item.rights_owner_emails)), ("Marketplace", item.marketplace or ""),
-        ("Respond by", item.response_due.isoformat() if item.response_due else ""), ("Why", "; ".join(item.urgency_reasons)),
+        ("Case", f"{', '.join([case.key, *case.also])} ({case.status}, {len(case.message_ids)} message{'s' if len(case.message_ids) != 1 else ''})"),
+        ("Kind", case.kind), ("Claims", ", ".join(case.claim_types)), ("ASINs", ", ".join(case.asins)),
+        ("Marks", ", ".join(case.trademarks)), ("Registrations", ", ".join(case.registration_numbers)),
+        ("Patents", ", ".join(case.patent_numbers)), ("Complaint IDs", ", ".join(case.complaint_ids)),
+        ("Rights owner", ", ".join(case.rights_owner_emails) or (case.rights_owner or "")), ("Marketplace", case.marketplace or ""),
+        ("Respond by", case.response_due.isoformat() if case.response_due else ""), ("Why", "; ".join(case.urgency_reasons)),
     ]
-    lines = [f"### [{item.urgency.upper()}] {_md_escape(item.subject or '(no subject)')}", f"From {_md_escape(item.sender)}", ""]
+    lines = [f"### [{case.urgency.upper()}] {_md_escape(case.subject or '(no subject)')}", f"From {_md_escape(case.sender)}", ""]
     lines += [f"- **{name}:** {_md_escape(value)}" for name, value in facts if value]
-    lines += [f"- **Check ({c['severity']}):** {_md_escape(c['message'])}" for c in item.checks]
-    if item.next_steps:
-        lines += ["", "Next steps:"] + [f"{n}. {_md_escape(step)}" for n, step in enumerate(item.next_steps, 1)]
+    lines += [f"- **Check ({check.severity}):** {_md_escape(check.message)}" for check in case.checks]
+    if case.next_steps:
+        lines += ["", "Next steps:"] + [f"{n}. {_md_escape(step)}" for n, step in enumerate(case.next_steps, 1)]
     return lines + [""]
 
 
-def _md_table(items: list[SummaryItem]) -> list[str]:
+def _md_cases(cases: list[Case]) -> list[str]:
+    if not cases:
+        return ["Nothing.", ""]
+    lines = ["| Respond by | Status | Urgency | Kind | ASINs | Case | Subject |", "|---|---|---|---|---|---|---|"]
+    for c in cases:
+        lines.append(f"| {c.response_due} | {c.status} | {c.urgency} | {c.kind} | {_md_escape(', '.join(c.asins))} | {_md_escape(c.key)} | {_md_escape(c.subject)} |")
+    return lines + [""]
+
+
+def _md_items(items: list[SummaryItem]) -> list[str]:
     if not items:
         return ["Nothing.", ""]
-    lines = ["| Respond by | Urgency | Kind | ASINs | Complaint IDs | Subject |", "|---|---|---|---|---|---|"]
+    lines = ["| Urgency | Kind | ASINs | Complaint IDs | From | Subject |", "|---|---|---|---|---|---|"]
     for i in items:
-        lines.append(f"| {i.response_due} | {i.urgency} | {i.kind} | {_md_escape(', '.join(i.asins))} | {_md_escape(', '.join(i.complaint_ids))} | {_md_escape(i.subject)} |")
+        lines.append(f"| {i.urgency} | {i.kind} | {_md_escape(', '.join(i.asins))} | {_md_escape(', '.join(i.complaint_ids))} | {_md_escape(i.sender)} | {_md_escape(i.subject)} |")
+    return lines + [""]
+
+
+def _md_trend(summary: DailySummary) -> list[str]:
+    lines = ["| | Day | Previous 7 days | Daily average before |", "|---|---|---|---|"]
+    for group, entries in summary.trend.items():
+        lines += [f"| {group}: {name} | {t.day} | {t.previous_7_days} | {t.daily_average:g} |" for name, t in entries.items() if t.day or t.previous_7_days]
+    return lines + [""]
+
+
+def _md_body(summary: DailySummary, level: str) -> list[str]:
+    counts = " · ".join(f"{name}: {n}" for name, n in summary.by_urgency.items())
+    lines = [f"{summary.messages} messages. {counts}", ""]
+    lines += [f"{level} Critical and high cases", ""] + ([line for case in summary.urgent_cases for line in _md_case(case)] or ["Nothing critical or high.", ""])
+    lines += [f"{level} Due in the next {DUE_SOON_DAYS} days", ""] + _md_cases(summary.due_soon)
+    lines += [f"{level} Overdue", ""] + _md_cases(summary.overdue)
+    lines += [f"{level} Escalations", ""] + ([f"- **{e.kind.replace('_', ' ')}:** {_md_escape(e.message)}" for e in summary.repeat_escalations] or ["None."])
+    lines += [f"- **overdue:** {len(summary.overdue)} case(s) past their response date and not answered (see Overdue)"] if summary.overdue else []
+    lines += [""]
+    lines += [f"{level} Suspicious senders", ""] + _md_items(summary.suspicious)
+    lines += [f"{level} Counts against the previous 7 days", ""] + _md_trend(summary)
+    lines += [f"{level} Other messages of the day", ""] + _md_items([i for i in summary.items if i.urgency not in ("critical", "high")])
+    lines += [f"{level} Failed, waiting for replay", ""]
+    lines += [f"- {_md_escape(i.message_id)}: {_md_escape(i.error or '')}" for i in summary.failed] or ["None."]
     return lines + [""]
 
 
 def render_markdown(summary: DailySummary) -> str:
-    """The summary as Markdown; message text is escaped so it cannot inject markup."""
-    urgent = [i for i in summary.items if i.urgency in ("critical", "high")]
-    counts = " · ".join(f"{name}: {n} (7 days before: {summary.previous_7_days[name]})" for name, n in summary.by_urgency.items())
-    lines = [f"# Triage summary for {summary.day.isoformat()} ({summary.timezone})", "", f"{summary.messages} messages. {counts}", ""]
-    lines += ["## Critical and high", ""] + ([line for i in urgent for line in _md_item(i)] or ["Nothing critical or high.", ""])
-    lines += [f"## Due in the next {DUE_SOON_DAYS} days", ""] + _md_table(summary.due_soon)
-    lines += ["## Overdue", ""] + _md_table(summary.overdue)
-    lines += ["## Suspicious senders", ""] + _md_table(summary.suspicious)
-    lines += ["## Other messages of the day", ""] + _md_table([i for i in summary.items if i.urgency not in ("critical", "high")])
-    lines += ["## Failed, waiting for replay", ""]
-    lines += [f"- {_md_escape(i.message_id)}: {_md_escape(i.error or '')}" for i in summary.failed] or ["None."]
+    """The summary as Markdown, then a section per source; message text is escaped so it cannot inject markup."""
+    lines = [f"# Triage summary for {summary.day.isoformat()} ({summary.timezone})", ""] + _md_body(summary, "##")
+    for section in summary.sections:
+        lines += [f"## Source: {_md_escape(section.source or '')}", ""] + _md_body(section, "###")
     return "\n".join(lines) + "\n"
 
 
@@ -184,19 +295,28 @@ def render_csv(summary: DailySummary) -> str:
     """One row per message of the day, one ASIN per line of the cell list joined by spaces."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["received_at", "urgency", "kind", "claim_types", "asins", "complaint_ids", "rights_owner_emails", "marketplace", "response_due", "subject", "from"])
+    writer.writerow(["received_at", "source", "urgency", "kind", "claim_types", "asins", "complaint_ids", "rights_owner_emails", "marketplace", "response_due", "subject", "from", "message_id"])
     for i in summary.items:
-        writer.writerow([i.received_at.isoformat() if i.received_at else "", i.urgency, i.kind, " ".join(i.claim_types), " ".join(i.asins), " ".join(i.complaint_ids), " ".join(i.rights_owner_emails), i.marketplace or "", i.response_due or "", _csv_safe(i.subject), _csv_safe(i.sender)])
+        writer.writerow([i.received_at.isoformat() if i.received_at else "", _csv_safe(i.source_name or ""), i.urgency, i.kind, " ".join(i.claim_types), " ".join(i.asins), " ".join(i.complaint_ids), _csv_safe(" ".join(i.rights_owner_emails)), i.marketplace or "", i.response_due or "", _csv_safe(i.subject), _csv_safe(i.sender), _csv_safe(i.message_id)])
     return buffer.getvalue()
 
 
 def _csv_safe(text: str) -> str:
     """Cells that a spreadsheet would run as formulas get a leading apostrophe."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 RENDERERS = {"json": render_json, "markdown": render_markdown, "csv": render_csv}
 EXTENSIONS = {"json": "json", "markdown": "md", "csv": "csv", "html": "html"}
+
+
+def summary_for_day(store, day: date, zone_name: str, rules: EscalationSettings = EscalationSettings()) -> DailySummary:
+    """The summary of DAY from what the store holds: records, and the cases they form."""
+    from complaint_triage.case_store import load_cases
+
+    rows = summary_rows(store.rows())
+    cases = load_cases(store.engine, {row["record"].message_id: row["record"] for row in rows})
+    return build_summary(rows, day, zone_name, cases, rules)
 
 
 def summary_rows(stored: list[dict]) -> list[dict]:

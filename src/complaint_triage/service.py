@@ -25,6 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_when_event_set, wait_exponential
 
+from complaint_triage import alerts
 from complaint_triage import report as reports
 from complaint_triage.checkpoints import Checkpoints, SourceStatus
 from complaint_triage.errors import TransientSourceError, TriageError
@@ -107,6 +108,7 @@ class Service:
         self.checkpoints = Checkpoints(self.store.engine)
         self.triager = OneAtATime(triager or default_triager(settings.schedule.timezone))
         self.stop = threading.Event()
+        self._scheduler: BackgroundScheduler | None = None
         self.sources = [build_source(source, self.checkpoints, self.stop) for source in settings.sources]
 
     # -- polling ---------------------------------------------------------------------------
@@ -125,6 +127,8 @@ class Service:
             outcome.error = f"internal error: {type(exc).__name__}: {exc}"
             log.exception("poll of %s failed", source.name, extra={"source": source.name})
         self.checkpoints.record_poll(source.name, outcome.error, getattr(source, "backlog", 0))
+        if outcome.summary.stored:
+            self._wake_alerts()
         return outcome
 
     def poll_all(self) -> list[PollOutcome]:
@@ -185,13 +189,33 @@ class Service:
             log.warning("%s: IDLE ended (%s): polling now", source.name, exc)
             return True
 
+    # -- alerts ----------------------------------------------------------------------------
+
+    def send_alerts(self) -> None:
+        """Announce new critical (and, if configured, high) cases; failures are recorded and retried later, never raised."""
+        try:
+            result = alerts.dispatch(self.store.engine, self.settings.alerts)
+        except TriageError as exc:
+            log.error("alerts: %s", exc)
+            return
+        if result.sent or result.failed:
+            log.info("alerts: %d sent, %d not delivered", len(result.sent), len(result.failed))
+
+    def _wake_alerts(self) -> None:
+        """Run the alerts job now (after a poll committed new records), in its own thread: triage never waits for a channel."""
+        if self._scheduler is not None and self.settings.alerts.enabled:
+            try:
+                self._scheduler.modify_job("alerts", next_run_time=datetime.now(ZoneInfo(self.settings.schedule.timezone)))
+            except Exception as exc:  # the scheduler is shutting down: the next start sends what is pending
+                log.debug("alerts job not woken: %s", exc)
+
     # -- the daily summary -----------------------------------------------------------------
 
     def write_daily_reports(self, day: date | None = None) -> list[Path]:
         """Write the summary of DAY (default: yesterday in the configured timezone) in every configured format."""
         zone = self.settings.schedule.timezone
         day = day or datetime.now(ZoneInfo(zone)).date() - timedelta(days=1)
-        summary = reports.build_summary(reports.summary_rows(self.store.rows()), day, zone)
+        summary = reports.summary_for_day(self.store, day, zone, self.settings.escalations)
         directory = Path(self.settings.reports.dir)
         directory.mkdir(parents=True, exist_ok=True)
         written = [self._write_report(summary, output_format, directory) for output_format in self.settings.reports.formats]
@@ -223,7 +247,7 @@ class Service:
         every = parse_duration(self.settings.schedule.poll_every)
         scheduler = BackgroundScheduler(
             timezone=zone,
-            executors={"default": ThreadPoolExecutor(len(self.sources) + 1)},
+            executors={"default": ThreadPoolExecutor(len(self.sources) + 2)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(every.total_seconds())},
         )
         now = datetime.now(zone)
@@ -234,6 +258,9 @@ class Service:
                 scheduler.add_job(self.poll, IntervalTrigger(seconds=every.total_seconds(), timezone=zone), args=[source], id=f"poll:{source.name}", next_run_time=now)
         hour, minute = (int(part) for part in self.settings.schedule.daily_report_at.split(":"))
         scheduler.add_job(self._daily_report_job, CronTrigger(hour=hour, minute=minute, timezone=zone), id="daily-report", misfire_grace_time=3600)
+        if self.settings.alerts.enabled:
+            scheduler.add_job(self.send_alerts, IntervalTrigger(seconds=every.total_seconds(), timezone=zone), id="alerts", next_run_time=now)
+        self._scheduler = scheduler
         return scheduler
 
     def run(self) -> None:

@@ -134,6 +134,88 @@ class ReportSettings(BaseModel):
     formats: list[Literal["html", "markdown", "json", "csv"]] = Field(default_factory=lambda: ["html", "markdown", "json"])
 
 
+class EscalationSettings(BaseModel):
+    """When repetition becomes an escalation in the summary."""
+
+    window_days: int = Field(30, ge=1)
+    complaints_per_owner: int = Field(3, ge=2)
+    cases_per_asin: int = Field(2, ge=2)
+
+
+class EmailAlertSettings(BaseModel):
+    """Alerts by email over SMTP; the password comes from the environment or a file."""
+
+    host: str
+    port: int | None = None
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    ca_file: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    sender: str
+    to: list[str] = Field(min_length=1)
+    timeout_seconds: float = 20.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_inline_password(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError("secrets never live in the config file: use password_env or password_file")
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> "EmailAlertSettings":
+        if self.security == "none" and not is_loopback(self.host):
+            raise ValueError('alerts.email: security = "none" is allowed only for a loopback host')
+        if self.port is None:
+            self.port = 465 if self.security == "ssl" else 587
+        return self
+
+
+class WebhookAlertSettings(BaseModel):
+    """Alerts as a JSON POST with a Slack-compatible `text`; the URL (which carries a token) comes from the environment or a file."""
+
+    url_env: str | None = None
+    url_file: str | None = None
+    ca_file: str | None = None
+    timeout_seconds: float = 10.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_inline_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "url" in data:
+            raise ValueError("a webhook URL is a secret: use url_env or url_file")
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> "WebhookAlertSettings":
+        if not (self.url_env or self.url_file):
+            raise ValueError("alerts.webhook needs url_env or url_file")
+        return self
+
+
+class AlertSettings(BaseModel):
+    """Who hears about a new critical (and optionally high) case, and how hard to try."""
+
+    urgencies: list[Literal["critical", "high"]] = Field(default_factory=lambda: ["critical"])
+    max_age: str = "3d"  # older mail (a backfill) is reported, not alerted
+    attempts_per_run: int = Field(3, ge=1)
+    max_attempts: int = Field(10, ge=1)
+    email: EmailAlertSettings | None = None
+    webhook: WebhookAlertSettings | None = None
+
+    @field_validator("max_age")
+    @classmethod
+    def _valid_age(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        """True when at least one channel is configured."""
+        return self.email is not None or self.webhook is not None
+
+
 class Settings(BaseModel):
     """The whole configuration file."""
 
@@ -141,6 +223,8 @@ class Settings(BaseModel):
     sources: list[SourceSettings] = Field(default_factory=list)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
+    escalations: EscalationSettings = Field(default_factory=EscalationSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     config_path: str | None = None
 
     @model_validator(mode="after")

@@ -7,39 +7,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from sqlalchemy import (
-    JSON, Boolean, Column, Date, DateTime, Integer, LargeBinary, MetaData, String, Table, Text,
-    create_engine, event, func, select, true,
-)
+from sqlalchemy import create_engine, event, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from complaint_triage.case_store import attach
 from complaint_triage.errors import StoreError
 from complaint_triage.models import RawMessage, TriageRecord
-
-metadata = MetaData()
-
-messages = Table(
-    "messages",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("message_id", String(998), nullable=False, unique=True),
-    Column("source", Text, nullable=False),
-    Column("source_name", String(200)),
-    Column("raw", LargeBinary, nullable=False),
-    Column("raw_size", Integer, nullable=False),
-    Column("received_at", DateTime(timezone=True)),
-    Column("stored_at", DateTime(timezone=True), nullable=False),
-    Column("triaged_at", DateTime(timezone=True), nullable=False),
-    Column("record", JSON, nullable=False),
-    Column("error", Text),
-    Column("kind", String(40)),
-    Column("urgency", String(10)),
-    Column("is_complaint", Boolean, nullable=False, default=False),
-    Column("response_due", Date),
-    Column("attempts", Integer, nullable=False, default=1),
-)
+from complaint_triage.tables import messages, metadata
 
 
 def _now() -> datetime:
@@ -86,7 +62,7 @@ def _row_values(message: RawMessage, record: TriageRecord) -> dict:
         "source_name": message.source_name,
         "raw": message.raw,
         "raw_size": len(message.raw),
-        "received_at": record.received_at,
+        "received_at": record.received_at.astimezone(timezone.utc) if record.received_at else None,  # SQLite keeps no offset: store UTC
         "stored_at": now,
         "triaged_at": now,
         "record": record.to_json_dict(),
@@ -118,6 +94,7 @@ class Store:
 
     def save_many(self, pairs: Iterable[tuple[RawMessage, TriageRecord]], in_transaction: Callable[[Connection], None] | None = None) -> int:
         """Insert or refresh records in one transaction, with IN_TRANSACTION's own writes (a source's checkpoint); returns how many were written."""
+        pairs = list(pairs)
         rows = [_row_values(message, record) for message, record in pairs]
         if not rows:
             return 0
@@ -128,6 +105,7 @@ class Store:
         try:
             with self.engine.begin() as connection:
                 connection.execute(statement, _deduplicated(rows))  # one executemany
+                attach(connection, [record for _, record in pairs])  # cases follow their records in the same commit
                 if in_transaction is not None:  # so a checkpoint never runs ahead of the records
                     in_transaction(connection)
         except SQLAlchemyError as exc:
