@@ -1,6 +1,6 @@
 """Where each source stands: per IMAP folder the UIDVALIDITY and the last committed UID; per source its poll status.
 
-The tables live on the store's `metadata`, in the same database as the records, so that a
+The tables live in the same database as the records, so that a
 checkpoint is advanced in the transaction that commits the records it covers and can never run
 ahead of them.
 """
@@ -12,11 +12,9 @@ from datetime import datetime, timezone
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from complaint_triage.errors import StoreError
 from complaint_triage.logs import scrub
-from complaint_triage.tables import folder_checkpoints, metadata, source_status
+from complaint_triage.tables import folder_checkpoints, source_status
 
 
 def _now() -> datetime:
@@ -53,11 +51,7 @@ class Checkpoints:
     """Reads and advances folder checkpoints and source status in the store's database."""
 
     def __init__(self, engine: Engine):
-        self.engine = engine
-        try:
-            metadata.create_all(engine, tables=[folder_checkpoints, source_status])
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot prepare checkpoint tables: {exc.__class__.__name__}") from exc
+        self.engine = engine  # the tables exist: opening the Store migrated its database
 
     def folder(self, source_name: str, folder: str) -> FolderCheckpoint:
         """The folder's checkpoint (a fresh one when it was never polled)."""

@@ -15,7 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from complaint_triage.case_store import attach
 from complaint_triage.errors import StoreError
 from complaint_triage.models import RawMessage, TriageRecord
-from complaint_triage.tables import messages, metadata
+from complaint_triage.migrate import upgrade
+from complaint_triage.tables import messages
 
 
 def _now() -> datetime:
@@ -82,9 +83,20 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         try:
-            metadata.create_all(self.engine)
+            before = upgrade(self.engine)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot prepare store {redact_url(url)}: {exc.__class__.__name__}") from exc
+        if before in (None, "0001"):  # cases came with revision 0002: group what was stored before
+            self.link_cases()
+
+    def link_cases(self) -> None:
+        """Group every stored record into cases (after an upgrade from a store without them)."""
+        with self.engine.connect() as connection:
+            ids = list(connection.execute(select(messages.c.id).where(messages.c.error.is_(None)).order_by(messages.c.id)).scalars())
+        for start in range(0, len(ids), 500):
+            with self.engine.begin() as connection:
+                rows = connection.execute(select(messages.c.record).where(messages.c.id.in_(ids[start : start + 500]))).scalars()
+                attach(connection, [TriageRecord.model_validate(row if isinstance(row, dict) else json.loads(row)) for row in rows])
 
     def _insert(self):
         dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(self.engine.dialect.name)
