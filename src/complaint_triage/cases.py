@@ -23,6 +23,7 @@ CLOSED_STATUSES = frozenset({"resolved", "no_response_needed"})
 CLOSING_KINDS = frozenset({"retraction", "reinstatement"})
 _RANK = {level: index for index, level in enumerate(URGENCIES)}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MAX_OWNER_CHARS = 254  # the longest usable e-mail address (RFC 5321 path limit); keeps case keys within their column
 
 
 class CaseKey(BaseModel):
@@ -110,7 +111,7 @@ def case_keys(record: TriageRecord) -> list[CaseKey]:
     """The cases a record opens or joins by its own identifiers (a reply without any joins through its thread instead)."""
     if record.error or not (record.is_complaint or record.kind in CLOSING_KINDS):
         return []
-    owner = rights_owner_of(record)
+    owner = _bounded(rights_owner_of(record))
     if record.complaint_ids:
         return [CaseKey(key=f"complaint:{cid}", complaint_id=cid, rights_owner=owner) for cid in record.complaint_ids]
     if record.asins:
@@ -118,6 +119,13 @@ def case_keys(record: TriageRecord) -> list[CaseKey]:
     if record.is_complaint:
         return [CaseKey(key="mail:" + hashlib.sha256(record.message_id.encode("utf-8", "replace")).hexdigest()[:20], rights_owner=owner)]
     return []
+
+
+def _bounded(owner: str | None) -> str | None:
+    """An owner short enough for a case key; an absurdly long address is replaced by its hash."""
+    if owner is None or len(owner) <= MAX_OWNER_CHARS:
+        return owner
+    return "sha256:" + hashlib.sha256(owner.encode("utf-8", "replace")).hexdigest()
 
 
 def thread_ids(record: TriageRecord) -> list[str]:

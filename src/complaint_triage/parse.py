@@ -51,10 +51,11 @@ def normalise_text(text: str) -> str:
 def message_identity(raw: bytes, message_id: str | None) -> str:
     """The Message-ID, else (absent or unusable) a stable hash of the raw bytes."""
     cleaned = (message_id or "").strip()
-    return cleaned if _usable_identity(cleaned) else "sha256:" + hashlib.sha256(raw).hexdigest()
+    return cleaned if usable_identity(cleaned) else "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def _usable_identity(message_id: str) -> bool:
+def usable_identity(message_id: str) -> bool:
+    """True when a Message-ID can serve as a store key (also checked for In-Reply-To and References)."""
     # A NUL, a lone surrogate or more than a header line's 998 octets is hostile, and the database would refuse the whole batch.
     try:
         octets = len(message_id.encode("utf-8"))

@@ -17,7 +17,7 @@ from complaint_triage.errors import TriageError
 from complaint_triage.extract import extract
 from complaint_triage.models import Entities, ParsedEmail, TriageRecord
 from complaint_triage.nlp.build import load_pipeline
-from complaint_triage.parse import message_identity, parse_date_header, parse_email
+from complaint_triage.parse import message_identity, parse_date_header, parse_email, usable_identity
 from complaint_triage.senders import profile_sender
 
 # Identifier lists the schema fills for complaints only.
@@ -81,8 +81,8 @@ class Triager:
             checks=checks,
             links=lookup_links(verdict, entities, self.tables),
             forwarded_by=parsed.forwarded_by,
-            in_reply_to=parsed.in_reply_to,
-            references=parsed.references[-MAX_REFERENCES:],
+            in_reply_to=parsed.in_reply_to if parsed.in_reply_to and usable_identity(parsed.in_reply_to) else None,
+            references=[ref for ref in parsed.references if usable_identity(ref)][-MAX_REFERENCES:],
             **complaint_only,
         )
 
