@@ -33,7 +33,7 @@ def summary_html(tmp_path_factory):
     from complaint_triage.store import Store
 
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('html') / 'store.db'}")
-    messages = [RawMessage(raw=_on_day(path.read_bytes()), source=str(path), source_name="seller-a") for path in fixture_files()]
+    messages = [RawMessage(raw=_on_day(path.read_bytes()), source=str(path), source_name="seller-a" if n % 2 else "seller-b") for n, path in enumerate(fixture_files())]
     messages.append(RawMessage(raw=build_message(NOTICE.replace("removed some", "removed all"), subject=HOSTILE, message_id="<xss@x>"), source="xss", source_name="seller-a"))
     ingest(messages, default_triager("UTC"), store)
     summary = summary_for_day(store, DAY, "UTC")
@@ -64,6 +64,8 @@ def test_renders_in_chromium_without_errors_or_injected_script(summary_html, tmp
         assert page.locator("#critical article").count() >= 5
         assert page.locator("#critical").get_by_text(HOSTILE, exact=False).count() == 1
         assert page.evaluate("window.__xss") is None
+        assert page.locator("section.source").count() == 2  # a section per seller account
+        assert page.locator("#source-1-critical article").count() + page.locator("#source-2-critical article").count() == page.locator("#critical article").count()
         page.screenshot(path=str(ARTIFACTS / "summary-desktop.png"), full_page=False)
         page.set_viewport_size({"width": 390, "height": 844})
         page.screenshot(path=str(ARTIFACTS / "summary-phone.png"))
