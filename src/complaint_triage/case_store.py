@@ -10,7 +10,7 @@ import json
 from datetime import datetime, timezone
 from typing import Iterable
 
-from sqlalchemy import delete, insert, select, true, update
+from sqlalchemy import bindparam, delete, insert, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -27,23 +27,92 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _insert_ignoring_duplicates(connection: Connection, table, values: dict) -> bool:
-    """Insert a row unless its key exists (another worker may have made it); True when this call inserted it."""
-    dialect = {"sqlite": sqlite, "postgresql": postgresql}[connection.dialect.name]
-    result = connection.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
-    return result.rowcount == 1
-
-
 def attach(connection: Connection, records: Iterable[TriageRecord]) -> None:
-    """Link each record to its cases (oldest message first), open new cases and apply the status a message sets."""
-    now = _now()
-    for record in sorted(records, key=received):
-        if record.error:
-            continue
+    """Link each record to its cases (oldest message first), open new cases and apply the status a message sets.
+
+    The batch is written with a handful of set-based statements; only mail that must look up
+    earlier cases (a retraction naming ASINs, a reply without identifiers) makes it write first.
+    """
+    batch = _Linking(connection, [record for record in records if not record.error])
+    for record in sorted(batch.records, key=received):
+        if _needs_lookup(record):
+            batch.flush()
         keys = _keys_for(connection, record)
-        _unlink_elsewhere(connection, record.message_id, {key.key for key in keys})
+        batch.unlink_elsewhere(record.message_id, {key.key for key in keys})
         for key in keys:
-            _link(connection, key, record, now)
+            batch.link(key, record)
+    batch.flush()
+
+
+def _needs_lookup(record: TriageRecord) -> bool:
+    return (record.kind in CLOSING_KINDS and not record.complaint_ids) or (not case_keys(record) and bool(record.in_reply_to or record.references))
+
+
+class _Linking:
+    """The writes of one attach, collected and then executed together."""
+
+    def __init__(self, connection: Connection, records: list[TriageRecord]):
+        self.connection, self.records, self.now = connection, records, _now()
+        self.dialect = {"sqlite": sqlite, "postgresql": postgresql}[connection.dialect.name]
+        ids = list({record.message_id for record in records})
+        keys = list({key.key for record in records for key in case_keys(record)})
+        self.status = dict(connection.execute(select(cases.c.case_key, cases.c.status).where(cases.c.case_key.in_(keys))).all()) if keys else {}
+        found = connection.execute(select(case_messages.c.case_key, case_messages.c.message_id).where(case_messages.c.message_id.in_(ids))).all() if ids else []
+        self.linked = {(row.case_key, row.message_id) for row in found}
+        self._clear()
+
+    def _clear(self) -> None:
+        self.new_cases: dict[str, dict] = {}
+        self.links: list[dict] = []
+        self.asins: dict[tuple[str, str], dict] = {}
+        self.events: list[dict] = []
+        self.unlinks: list[tuple[str, set[str]]] = []
+
+    def unlink_elsewhere(self, message_id: str, keep: set[str]) -> None:
+        """After re-processing, a message belongs only to the cases it names now."""
+        stale = {key for key, linked_id in self.linked if linked_id == message_id and key not in keep}
+        if stale:
+            self.unlinks.append((message_id, stale))
+            self.linked -= {(key, message_id) for key in stale}
+
+    def link(self, key: CaseKey, record: TriageRecord) -> None:
+        """Link one record to one case and note the status it sets."""
+        if key.key not in self.status:
+            self.status[key.key] = self._stored_status(key.key)
+        current = self.status[key.key]
+        if current is None and key.key not in self.new_cases:
+            opened = received(record).astimezone(timezone.utc) if record.received_at else self.now
+            self.new_cases[key.key] = {"case_key": key.key, "complaint_id": key.complaint_id, "asin": key.asin, "rights_owner": key.rights_owner,
+                                       "source_name": record.source_name, "status": "new", "opened_at": opened, "updated_at": self.now}
+        for asin in [key.asin] if key.asin else record.asins:  # an ASIN's case is about that ASIN alone
+            self.asins[(key.key, asin)] = {"case_key": key.key, "asin": asin}
+        if (key.key, record.message_id) in self.linked:
+            return  # linked before: re-processing sets no status again
+        self.linked.add((key.key, record.message_id))
+        self.links.append({"case_key": key.key, "message_id": record.message_id, "linked_at": self.now})
+        closed_after = _closed_after(self.connection, key.key) if current in CLOSED_STATUSES else None
+        change = status_change(current, record, closed_after)
+        if change is not None:
+            self.status[key.key] = change[0]
+            self.events.append({"case_key": key.key, "at": self.now, "status": change[0], "note": change[1], "actor": "mail", "message_id": record.message_id})
+
+    def _stored_status(self, key: str) -> str | None:
+        return self.connection.execute(select(cases.c.status).where(cases.c.case_key == key)).scalar()
+
+    def flush(self) -> None:
+        """Write what was collected."""
+        execute = self.connection.execute
+        for message_id, stale in self.unlinks:
+            execute(delete(case_messages).where((case_messages.c.message_id == message_id) & case_messages.c.case_key.in_(stale)))
+        for table, rows in ((cases, list(self.new_cases.values())), (case_asins, list(self.asins.values())), (case_messages, self.links)):
+            if rows:
+                execute(self.dialect.insert(table).on_conflict_do_nothing(), rows)  # another worker may have made some
+        if self.events:
+            execute(insert(case_events), self.events)
+            latest = {event["case_key"]: event["status"] for event in self.events}
+            execute(update(cases).where(cases.c.case_key == bindparam("key")).values(status=bindparam("new_status"), updated_at=self.now),
+                    [{"key": key, "new_status": status} for key, status in latest.items()])
+        self._clear()
 
 
 def _keys_for(connection: Connection, record: TriageRecord) -> list[CaseKey]:
@@ -69,31 +138,6 @@ def _thread_cases(connection: Connection, record: TriageRecord) -> list[CaseKey]
     """The cases of the messages a reply refers to."""
     query = select(case_messages.c.case_key).where(case_messages.c.message_id.in_(thread_ids(record))).distinct()
     return [CaseKey(key=key) for key in connection.execute(query.order_by(case_messages.c.case_key)).scalars()]
-
-
-def _unlink_elsewhere(connection: Connection, message_id: str, keep: set[str]) -> None:
-    """After re-processing, a message belongs only to the cases it names now."""
-    condition = case_messages.c.message_id == message_id
-    if keep:
-        condition = condition & case_messages.c.case_key.not_in(keep)
-    connection.execute(delete(case_messages).where(condition))
-
-
-def _link(connection: Connection, key: CaseKey, record: TriageRecord, now: datetime) -> None:
-    row = connection.execute(select(cases.c.status).where(cases.c.case_key == key.key)).first()
-    current = row.status if row else None
-    if current is None:
-        _insert_ignoring_duplicates(connection, cases, {
-            "case_key": key.key, "complaint_id": key.complaint_id, "asin": key.asin, "rights_owner": key.rights_owner,
-            "source_name": record.source_name, "status": "new", "opened_at": received(record).astimezone(timezone.utc) if record.received_at else now, "updated_at": now,
-        })
-    for asin in [key.asin] if key.asin else record.asins:  # an ASIN's case is about that ASIN alone
-        _insert_ignoring_duplicates(connection, case_asins, {"case_key": key.key, "asin": asin})
-    if not _insert_ignoring_duplicates(connection, case_messages, {"case_key": key.key, "message_id": record.message_id, "linked_at": now}):
-        return  # linked before: re-processing sets no status again
-    change = status_change(current, record, _closed_after(connection, key.key) if current in CLOSED_STATUSES else None)
-    if change is not None:
-        _record_event(connection, key.key, change[0], change[1], "mail", record.message_id, now)
 
 
 def _closed_after(connection: Connection, case_key: str) -> datetime | None:

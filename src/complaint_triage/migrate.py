@@ -12,10 +12,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
@@ -23,7 +19,9 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 0x63745F6D6967  # "ct_mig": one key for every complaint-triage store
 
 
-def _config(connection: Connection | None = None) -> Config:
+def _config(connection: Connection | None = None):
+    from alembic.config import Config  # imported when a store is opened, not by every command
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -33,11 +31,15 @@ def _config(connection: Connection | None = None) -> Config:
 @lru_cache(maxsize=1)
 def head_revision() -> str:
     """The newest revision the package ships."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
 def current_revision(connection: Connection) -> str | None:
     """The revision the database is at (None: never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -51,6 +53,8 @@ def upgrade(engine: Engine) -> str | None:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         before = current_revision(connection)
+        from alembic import command
+
         command.upgrade(_config(connection), "head")
     return before
 
