@@ -222,3 +222,13 @@ def test_the_running_service_announces_after_a_poll(tmp_path, triager, webhook, 
         service.stop.set()
         runner.join(30)
     assert not runner.is_alive()
+
+
+@pytest.mark.parametrize("section", [{"webhook": {"url": "https://hooks.example/T0/B0/x"}},
+                                     {"email": {"host": "smtp.example.com", "sender": "a@x", "to": ["b@x"], "password": "p"}},
+                                     {"email": {"host": "smtp.example.com", "sender": "a@x", "to": ["b@x"], "security": "none"}}])
+def test_a_config_with_a_secret_or_cleartext_to_a_remote_host_is_refused(section):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="secrets never live in the config file|loopback"):
+        AlertSettings.model_validate(section)

@@ -15,38 +15,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from complaint_triage import report as reports
-from complaint_triage.errors import ConfigError, TriageError
+from complaint_triage.cli_common import EXIT_USAGE, UsageProblem, config_option, settings_for
+from complaint_triage.errors import TriageError
 from complaint_triage.evaluate import evaluate as run_evaluation
 from complaint_triage.ingest import IngestSummary, ingest
 from complaint_triage.models import TriageRecord
 from complaint_triage.pipeline import default_triager
-from complaint_triage.settings import Settings, load_settings
+from complaint_triage.settings import Settings
 from complaint_triage.sources import sources_for_path
 from complaint_triage.store import Store, redact_url
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_SOME_FAILED = 0, 1
 stderr = Console(stderr=True)
 log = logging.getLogger("complaint_triage")
-
-
-class UsageProblem(click.ClickException):
-    """A usage error: one line on stderr, exit 2."""
-
-    exit_code = EXIT_USAGE
-
-
-def _settings(config: str | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        raise UsageProblem(str(exc)) from None
 
 
 def _triager(settings: Settings):
     return default_triager(settings.schedule.timezone)
 
 
-config_option = click.option("--config", "config", type=click.Path(dir_okay=False), help="Configuration file (TOML). Default: $COMPLAINT_TRIAGE_CONFIG, ./config/complaint-triage.toml, or the shipped defaults.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -96,7 +83,7 @@ def _results_table() -> Table:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes that triage in parallel (output order is kept).")
 def process(paths: tuple[str, ...], output_format: str, config: str | None, no_store: bool, workers: int) -> None:
     """Triage saved mail: .eml files, directories of them (recursive), mbox files and Maildirs."""
-    settings = _settings(config)
+    settings = settings_for(config)
     try:
         sources = [sources_for_path(path) for path in paths]
     except TriageError as exc:
@@ -136,7 +123,7 @@ def _finish(summary, store: Store | None) -> None:
 @click.option("--failed-only", is_flag=True, help="Replay only the messages whose triage failed.")
 def reprocess(config: str | None, failed_only: bool) -> None:
     """Re-triage every stored message from its kept raw bytes (after a pattern change)."""
-    settings = _settings(config)
+    settings = settings_for(config)
     store = Store(settings.store.url)
     messages = list(store.raw_messages(failed_only=failed_only))
     with _progress() as progress:
@@ -150,7 +137,7 @@ def reprocess(config: str | None, failed_only: bool) -> None:
 @config_option
 def export(output_format: str, config: str | None) -> None:
     """Write every stored record to stdout, one JSON object per line."""
-    store = Store(_settings(config).store.url)
+    store = Store(settings_for(config).store.url)
     for record in store.records():
         sys.stdout.write(json.dumps(record.to_json_dict(), ensure_ascii=False) + "\n")
 
@@ -176,7 +163,7 @@ def _report_day(value: str | None, zone: str, rows: list[dict]) -> date:
 @config_option
 def report(day: str | None, output_format: str, output: str | None, config: str | None) -> None:
     """Write the daily triage summary for one day from the store."""
-    settings = _settings(config)
+    settings = settings_for(config)
     store = Store(settings.store.url)
     zone = settings.schedule.timezone
     day_wanted = _report_day(day, zone, reports.summary_rows(store.rows()) if day == "latest" else [])
@@ -206,7 +193,7 @@ def build_model_command(output: str | None) -> None:
 @config_option
 def evaluate(directory: str, as_json: bool, config: str | None) -> None:
     """Score the pipeline against annotated fixtures (NAME.eml + NAME.expected.json)."""
-    result = run_evaluation(Path(directory), _triager(_settings(config)))
+    result = run_evaluation(Path(directory), _triager(settings_for(config)))
     if as_json:
         click.echo(result.model_dump_json(indent=2))
         return

@@ -11,25 +11,12 @@ from rich.table import Table
 
 from complaint_triage.case_store import load_cases, resolve_case_key, set_status
 from complaint_triage.cases import CASE_STATUSES, OPEN_STATUSES, Case
-from complaint_triage.errors import ConfigError
-from complaint_triage.settings import Settings, load_settings
+from complaint_triage.cli_common import UsageProblem, config_option, settings_for
 from complaint_triage.store import Store
 
-_config_option = click.option("--config", "config", type=click.Path(dir_okay=False), help="Configuration file (TOML). Default: $COMPLAINT_TRIAGE_CONFIG, ./config/complaint-triage.toml, or the shipped defaults.")
 _format_option = click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
 
 
-class _UsageProblem(click.ClickException):
-    """A usage error: one line on stderr, exit 2."""
-
-    exit_code = 2
-
-
-def _settings(config: str | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        raise _UsageProblem(str(exc)) from None
 
 
 def _all_cases(store: Store) -> list[Case]:
@@ -46,12 +33,12 @@ def _console() -> Console:
 @click.option("--note", help="A note kept with the status change (what was done, by whom).")
 @click.option("--only", is_flag=True, help="Change only this case, not the other cases raised by the same mail.")
 @_format_option
-@_config_option
+@config_option
 def case(ident: str, status: str | None, note: str | None, only: bool, output_format: str, config: str | None) -> None:
     """Show one case (by complaint ID, case key or ASIN) with its history; --status changes it (and the cases raised by the same mail)."""
     if note and not status:
-        raise _UsageProblem("--note goes with --status")
-    store = Store(_settings(config).store.url)
+        raise UsageProblem("--note goes with --status")
+    store = Store(settings_for(config).store.url)
     if status:
         changed = set_status(store.engine, ident, status, note, with_siblings=not only)
         key = changed[0]
@@ -61,7 +48,7 @@ def case(ident: str, status: str | None, note: str | None, only: bool, output_fo
     found = next((c for c in _all_cases(store) if c.key == key), None)
     store.close()
     if found is None:
-        raise _UsageProblem(f"case {key} has no stored messages")
+        raise UsageProblem(f"case {key} has no stored messages")
     if output_format == "json":
         sys.stdout.write(found.model_dump_json(indent=2) + "\n")
         return
@@ -84,10 +71,10 @@ def _print_case(found: Case, console: Console) -> None:
 @click.command()
 @click.option("--status", "wanted", type=click.Choice(["open", "all", *CASE_STATUSES]), default="open", show_default=True, help="Which cases: open (new or acknowledged), all, or one status.")
 @_format_option
-@_config_option
+@config_option
 def cases(wanted: str, output_format: str, config: str | None) -> None:
     """List cases, most urgent and soonest due first."""
-    store = Store(_settings(config).store.url)
+    store = Store(settings_for(config).store.url)
     found = [c for c in _all_cases(store) if wanted == "all" or c.status == wanted or (wanted == "open" and c.status in OPEN_STATUSES)]
     store.close()
     found.sort(key=lambda c: (("critical", "high", "medium", "low").index(c.urgency), str(c.response_due or "9999")))
@@ -106,14 +93,14 @@ def cases(wanted: str, output_format: str, config: str | None) -> None:
 @click.command("alerts")
 @click.option("--send", is_flag=True, help="Send the pending alerts now (the service does this after every poll).")
 @_format_option
-@_config_option
+@config_option
 def alerts_command(send: bool, output_format: str, config: str | None) -> None:
     """Show the alert log and the cases waiting to be announced; --send announces them."""
     from complaint_triage import alerts
 
-    settings = _settings(config)
+    settings = settings_for(config)
     if not settings.alerts.enabled:
-        raise _UsageProblem("no alert channel configured: add [alerts.email] or [alerts.webhook] to the config")
+        raise UsageProblem("no alert channel configured: add [alerts.email] or [alerts.webhook] to the config")
     store = Store(settings.store.url)
     names = [channel.name for channel in alerts.channels_for(settings.alerts)]
     if send:

@@ -12,34 +12,21 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from complaint_triage.errors import ConfigError
+from complaint_triage.cli_common import config_option, settings_for
 from complaint_triage.service import PollOutcome, Service, install_signal_handlers, source_statuses
-from complaint_triage.settings import Settings, load_settings
 from complaint_triage.store import Store
 
 log = logging.getLogger("complaint_triage.service")
-_config_option = click.option("--config", "config", type=click.Path(dir_okay=False), help="Configuration file (TOML). Default: $COMPLAINT_TRIAGE_CONFIG, ./config/complaint-triage.toml, or the shipped defaults.")
 
 
-class _UsageProblem(click.ClickException):
-    """A usage error: one line on stderr, exit 2."""
-
-    exit_code = 2
-
-
-def _settings(config: str | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        raise _UsageProblem(str(exc)) from None
 
 
 @click.command()
 @click.option("--once", is_flag=True, help="Poll every source once, then exit (no schedule, no daily summary).")
-@_config_option
+@config_option
 def run(once: bool, config: str | None) -> None:
     """Run the service: poll every source on its schedule, write the daily summary; SIGTERM/SIGINT stop it cleanly."""
-    service = Service(_settings(config))
+    service = Service(settings_for(config))
     install_signal_handlers(service.stop)
     if not once:
         service.run()
@@ -67,10 +54,10 @@ def _when(moment: datetime | None) -> str:
 
 @click.command()
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format.")
-@_config_option
+@config_option
 def status(output_format: str, config: str | None) -> None:
     """Show each source's last poll, last success, last error, messages triaged and backlog."""
-    settings = _settings(config)
+    settings = settings_for(config)
     store = Store(settings.store.url)
     statuses = source_statuses(settings, store)
     store.close()

@@ -39,6 +39,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def refuse_inline_secrets(data: Any, keys: tuple[str, ...], advice: str) -> Any:
+    """A config section as given, unless it holds a secret itself."""
+    if isinstance(data, dict) and any(key in data for key in keys):
+        raise ValueError(f"secrets never live in the config file: {advice}")
+    return data
+
+
 class StoreSettings(BaseModel):
     url: str = "sqlite:///var/complaint-triage.db"
 
@@ -69,9 +76,7 @@ class SourceSettings(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _refuse_inline_password(cls, data: Any) -> Any:
-        if isinstance(data, dict) and ("password" in data or "token" in data):
-            raise ValueError("secrets never live in the config file: use password_env, password_file or oauth2_token_command")
-        return data
+        return refuse_inline_secrets(data, ("password", "token"), "use password_env, password_file or oauth2_token_command")
 
     @model_validator(mode="after")
     def _check_shape(self) -> "SourceSettings":
@@ -159,9 +164,7 @@ class EmailAlertSettings(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _refuse_inline_password(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "password" in data:
-            raise ValueError("secrets never live in the config file: use password_env or password_file")
-        return data
+        return refuse_inline_secrets(data, ("password",), "use password_env or password_file")
 
     @model_validator(mode="after")
     def _check(self) -> "EmailAlertSettings":
@@ -183,9 +186,7 @@ class WebhookAlertSettings(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _refuse_inline_url(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "url" in data:
-            raise ValueError("a webhook URL is a secret: use url_env or url_file")
-        return data
+        return refuse_inline_secrets(data, ("url",), "a webhook URL carries a token: use url_env or url_file")
 
     @model_validator(mode="after")
     def _check(self) -> "WebhookAlertSettings":

@@ -1,0 +1,26 @@
+"""What every command shares: the --config option, and configuration problems as usage errors (one line, exit 2)."""
+
+from __future__ import annotations
+
+import click
+
+from complaint_triage.errors import ConfigError
+from complaint_triage.settings import Settings, load_settings
+
+EXIT_USAGE = 2
+
+config_option = click.option("--config", "config", type=click.Path(dir_okay=False), help="Configuration file (TOML). Default: $COMPLAINT_TRIAGE_CONFIG, ./config/complaint-triage.toml, or the shipped defaults.")
+
+
+class UsageProblem(click.ClickException):
+    """A usage error: one line on stderr, exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def settings_for(config: str | None) -> Settings:
+    """The configuration, or a usage error naming what is wrong with it."""
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        raise UsageProblem(str(exc)) from None
