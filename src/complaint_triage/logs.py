@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 _SECRET_ENV = re.compile(r"(?i)(password|passwd|secret|token|api_key|apikey)")
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)([^@\s]+)(@)")
 _registered: set[str] = set()
+MAX_LINE_CHARS = 2000
 
 
 def register_secret(value: str | None) -> None:
@@ -36,7 +37,10 @@ class ScrubbingFilter(logging.Filter):
     """Rewrites each record's message with secrets removed."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = scrub(record.getMessage())
+        message = record.getMessage()
+        if len(message) > MAX_LINE_CHARS:  # text quoted from hostile mail must not flood the log
+            message = message[:MAX_LINE_CHARS] + f"... ({len(message) - MAX_LINE_CHARS} more characters)"
+        record.msg = scrub(message)
         record.args = ()
         if record.exc_info:
             record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))

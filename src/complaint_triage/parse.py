@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import logging
 import re
 import unicodedata
 from datetime import datetime, timezone
@@ -16,6 +17,10 @@ from inscriptis import get_text
 
 from complaint_triage.errors import ParseError
 from complaint_triage.models import Attachment, ParsedEmail
+
+# mail-parser logs every header it cannot decode at ERROR, with the whole header (message text,
+# unbounded in hostile mail) in the line; parsing goes on and the record says what was read.
+logging.getLogger("mailparser").setLevel(logging.CRITICAL)
 
 MAX_MESSAGE_ID_OCTETS = 998
 # The standard library decodes a line of encoded words in quadratic time: a 10 MB Subject took an hour.
