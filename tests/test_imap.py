@@ -7,6 +7,7 @@ on a laptop and fail under CI. Each test reads a mailbox of its own.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -337,6 +338,33 @@ def test_without_idle_the_source_says_so_and_the_service_polls(mailbox, checkpoi
     list(source.fetch_messages())
     assert source.wait_for_mail(5) is False
     source.close()
+
+
+def test_a_watching_service_without_idle_falls_back_to_polling(mailbox, triager, fresh_store, caplog):
+    caplog.set_level(logging.INFO, logger="complaint_triage")
+    settings = Settings(sources=[mailbox.settings(host=LEGACY_HOST, watch=True)], schedule={"poll_every": "1h"})
+    service = Service(settings, store=fresh_store, triager=triager, backoff=FAST)
+    worker = threading.Thread(target=service.watch, args=[service.sources[0], timedelta(seconds=1)])
+    worker.start()
+    try:
+        _wait_for(lambda: "has no IDLE" in caplog.text, 10)
+        mailbox.append(sample_messages(2, "no-idle"))
+        _wait_for(lambda: fresh_store.count() == 2, 10)  # found by the next timed poll
+    finally:
+        service.stop.set()
+        worker.join(10)
+        service.close()
+    assert not worker.is_alive()
+
+
+def test_settling_between_fetches_leaves_the_next_batch_intact(mailbox, triager, fresh_store, checkpoints):
+    mailbox.append(sample_messages(23, "chunks"))
+    source = ImapSource(mailbox.settings(after="move", move_to="Done", fetch_chunk=7), checkpoints)
+    summary = poll(source, triager, fresh_store, batch_size=5)  # commits and moves fall inside fetched chunks
+    source.close()
+    assert summary.triaged + summary.failed == 23 and fresh_store.count() == 23
+    assert mailbox.server.uids(mailbox.user) == [] and len(mailbox.server.uids(mailbox.user, "Done")) == 23
+    assert set(attempts(fresh_store).values()) == {1}
 
 
 def test_security_none_is_refused_for_a_remote_host():

@@ -45,9 +45,8 @@ class IngestSummary:
 
 def triage_message(triager: Triager, message: RawMessage) -> TriageRecord:
     """Triage one message; one its source could not fetch whole (over the size limit) is recorded with the reason."""
-    unfetched = getattr(message, "unfetched_reason", None)  # set by sources that keep only the headers
-    if unfetched:
-        return failed_record(message.raw, message.source, message.source_name, unfetched)
+    if message.unfetched_reason:
+        return failed_record(message.raw, message.source, message.source_name, message.unfetched_reason)
     return triager.triage_bytes(message.raw, source=message.source, source_name=message.source_name)
 
 

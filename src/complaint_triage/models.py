@@ -36,6 +36,7 @@ class RawMessage(BaseModel):
     raw: bytes
     source: str
     source_name: str | None = None
+    unfetched_reason: str | None = None  # set when the source kept only the headers (over its size limit), and why
 
 
 class Attachment(BaseModel):

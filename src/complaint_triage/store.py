@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from pydantic_core import PydanticSerializationError
 from sqlalchemy import create_engine, event, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -32,12 +33,22 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _json_text(value) -> str:
+    """JSON for the record column: a TriageRecord straight from pydantic's serialiser, anything else through json."""
+    if isinstance(value, TriageRecord):
+        try:
+            return value.model_dump_json(by_alias=True)
+        except PydanticSerializationError:  # a lone surrogate from hostile mail: json escapes it
+            value = value.to_json_dict()
+    return json.dumps(value)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for the URL; a SQLite file's directory is created."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
     try:
-        engine = create_engine(url, future=True, pool_pre_ping=True)
+        engine = create_engine(url, future=True, pool_pre_ping=True, json_serializer=_json_text)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StoreError(f"cannot open store {redact_url(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
@@ -66,7 +77,7 @@ def _row_values(message: RawMessage, record: TriageRecord) -> dict:
         "received_at": record.received_at.astimezone(timezone.utc) if record.received_at else None,  # SQLite keeps no offset: store UTC
         "stored_at": now,
         "triaged_at": now,
-        "record": record.to_json_dict(),
+        "record": record,  # written by _json_text: the same JSON as to_json_dict(), without the detour through a dict
         "error": record.error,
         "kind": record.kind,
         "urgency": record.urgency,

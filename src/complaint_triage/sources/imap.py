@@ -41,7 +41,6 @@ class ImapMessage(RawMessage):
     folder: str
     uidvalidity: int
     uid: int
-    unfetched_reason: str | None = None  # set when only the headers were fetched (over the size limit)
 
 
 def folder_url(settings: SourceSettings, folder: str, uidvalidity: int) -> str:
