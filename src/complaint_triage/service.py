@@ -1,9 +1,10 @@
 """The background service: one scheduled job per source, the daily summary, clean shutdown on SIGTERM/SIGINT.
 
-A poll is `ingest` with hooks around it: retries with exponential backoff on transient failures
-(each attempt resumes from the committed checkpoint), the checkpoint written in the commit's
-transaction, a stop flag checked between messages so that a shutdown finishes the message in
-hand, commits it and returns, and the outcome recorded as the source's status.
+A poll is `ingest` with hooks around it: the source's lease (leases.py: several workers may share
+the store, and only the holder polls; the others skip), retries with exponential backoff on
+transient failures (each attempt resumes from the committed checkpoint), the checkpoint written in
+the commit's transaction, a stop flag checked between messages so that a shutdown finishes the
+message in hand, commits it and returns, and the outcome recorded as the source's status.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from complaint_triage import report as reports
 from complaint_triage.checkpoints import Checkpoints, SourceStatus
 from complaint_triage.errors import TransientSourceError, TriageError
 from complaint_triage.ingest import IngestSummary, ingest
+from complaint_triage.leases import Lease, leases_for
 from complaint_triage.models import RawMessage
 from complaint_triage.parse import message_identity
 from complaint_triage.pipeline import default_triager
@@ -59,6 +61,7 @@ class PollOutcome:
     source_name: str
     summary: IngestSummary = field(default_factory=IngestSummary)
     error: str | None = None
+    skipped: bool = False  # another worker held the source's lease
 
 
 class SavedMailSource:
@@ -106,6 +109,7 @@ class Service:
         self.settings, self.backoff = settings, backoff
         self.store = store or Store(settings.store.url)
         self.checkpoints = Checkpoints(self.store.engine)
+        self.leases = leases_for(self.store.engine)
         self.triager = OneAtATime(triager or default_triager(settings.schedule.timezone))
         self.stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
@@ -114,12 +118,26 @@ class Service:
     # -- polling ---------------------------------------------------------------------------
 
     def poll(self, source) -> PollOutcome:
-        """One poll of one source, retried on transient failures; the outcome is recorded as its status, never raised."""
+        """One poll of one source under its lease (skipped when another worker holds it); the outcome is recorded as its status, never raised."""
+        try:
+            with self.leases.hold(source.name) as lease:
+                return self._poll_leased(source, lease) if lease is not None else self._skipped(source)
+        except TriageError as exc:  # the lease could not be asked for: the store is out of reach
+            log.error("%s", exc, extra={"source": source.name})
+            return PollOutcome(source.name, error=str(exc))
+
+    @staticmethod
+    def _skipped(source) -> PollOutcome:
+        log.debug("%s: another worker holds the lease: poll skipped", source.name, extra={"source": source.name})
+        return PollOutcome(source.name, skipped=True)
+
+    def _poll_leased(self, source, lease: Lease) -> PollOutcome:
+        """One poll while holding the lease, retried on transient failures; the checkpoint is read only now."""
         outcome = PollOutcome(source.name)
         try:
             for attempt in self._retrying():
                 with attempt:
-                    outcome.summary.merge(self._ingest(source))
+                    outcome.summary.merge(self._ingest(source, lease))
         except TriageError as exc:
             outcome.error = str(exc)
             log.error("%s", exc, extra={"source": source.name})
@@ -145,24 +163,27 @@ class Service:
             reraise=True,
         )
 
-    def _ingest(self, source) -> IngestSummary:
+    def _ingest(self, source, lease: Lease) -> IngestSummary:
         messages = source.fetch_messages()
         if not isinstance(source, ImapSource):  # saved mail has no checkpoint: skip what is stored
             messages = (message for message in messages if not self.store.has_message(header_identity(message.raw)))
-        return ingest(self._until_stopped(messages), self.triager, self.store, settle=source.settle, on_commit=self._committer(source))
+        return ingest(self._until_stopped(messages, lease), self.triager, self.store, settle=source.settle, on_commit=self._committer(source, lease))
 
-    def _until_stopped(self, messages: Iterable[RawMessage]) -> Iterator[RawMessage]:
-        """The messages until a stop is asked for: ingest then commits what it holds and returns."""
+    def _until_stopped(self, messages: Iterable[RawMessage], lease: Lease) -> Iterator[RawMessage]:
+        """The messages until a stop is asked for or the lease is found lost: ingest then commits what it holds and returns."""
         for message in messages:
             yield message
             if self.stop.is_set():
                 log.info("stopping: the messages in hand are committed, the rest waits for the next run")
                 return
+            if lease.lost:  # another worker may have the source now: let it go on from the checkpoint
+                return
 
-    def _committer(self, source):
+    def _committer(self, source, lease: Lease):
         progress = getattr(source, "record_progress", None)
 
         def on_commit(connection, messages: list[RawMessage]) -> None:
+            lease.confirm()  # once a batch: a lost lease ends the poll after this commit
             if progress is not None:
                 progress(connection, messages)
             self.checkpoints.count_triaged(connection, source.name, len(messages))
@@ -170,14 +191,27 @@ class Service:
         return on_commit
 
     def watch(self, source: ImapSource, every: timedelta) -> None:
-        """Poll, then wait in IDLE for new mail (renewed well inside 29 minutes), or poll every EVERY without IDLE; until stopped."""
+        """Poll, then wait in IDLE for new mail (renewed well inside 29 minutes), or poll every EVERY without IDLE; until stopped.
+
+        The lease is held for a poll and the wait after it; a worker without it tries again after EVERY.
+        """
         seconds = every.total_seconds()
         while not self.stop.is_set():
-            outcome = self.poll(source)
-            if self.stop.is_set():
-                return
-            if outcome.error or not self._wait_for_mail(source, min(seconds, IDLE_RENEW_SECONDS)):
+            if not self._watch_cycle(source, seconds):
                 self.stop.wait(seconds)
+
+    def _watch_cycle(self, source: ImapSource, seconds: float) -> bool:
+        """One poll and one wait for mail under the lease; False when the next cycle should wait SECONDS first."""
+        try:
+            with self.leases.hold(source.name) as lease:
+                if lease is None:
+                    self._skipped(source)
+                    return False
+                outcome = self._poll_leased(source, lease)
+                return self.stop.is_set() or (not outcome.error and self._wait_for_mail(source, min(seconds, IDLE_RENEW_SECONDS)))
+        except TriageError as exc:  # the lease could not be asked for
+            log.error("%s", exc, extra={"source": source.name})
+            return False
 
     def _wait_for_mail(self, source: ImapSource, seconds: float) -> bool:
         try:
@@ -280,6 +314,7 @@ class Service:
         for source in self.sources:
             if isinstance(source, ImapSource):
                 source.close()
+        self.leases.close()
         self.store.close()
 
 
