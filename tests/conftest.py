@@ -6,6 +6,7 @@ laptop without the service they skip; under CI (CI=true, set by .ci/run) they fa
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -46,6 +47,16 @@ def fresh_store(tmp_path):
     store.close()
 
 
+def require_module(name: str, what: str):
+    """Import a test dependency; without it skip on a laptop and fail in CI, like a missing service."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        require_service(False, what)
+
+
 def fixture_files() -> list[Path]:
-    """Every annotated fixture message."""
-    return sorted(FIXTURES.glob("*.eml"))
+    """Every annotated fixture message (they ship with the repository: none at all is an error, not a skip)."""
+    found = sorted(FIXTURES.glob("*.eml"))
+    assert found, f"no fixture mails in {FIXTURES}"
+    return found

@@ -20,7 +20,7 @@ from complaint_triage.ingest import ingest
 from complaint_triage.models import RawMessage
 from complaint_triage.settings import AlertSettings, Settings
 from complaint_triage.tables import alerts as alerts_table
-from tests.conftest import FIXTURES, require_service
+from tests.conftest import FIXTURES, require_module, require_service
 from tests.dovecot import make_certificates
 
 SMTP_PASSWORD = "smtp-pw-5c1f0e77a9"
@@ -55,7 +55,7 @@ def certificates(tmp_path_factory):
 @pytest.fixture
 def smtp_server(certificates):
     """aiosmtpd on loopback that insists on STARTTLS before AUTH, and keeps what it receives."""
-    controller_module = pytest.importorskip("aiosmtpd.controller")
+    controller_module = require_module("aiosmtpd.controller", "aiosmtpd (the test SMTP server)")
     from aiosmtpd.smtp import AuthResult, LoginPassword
     import ssl
 

@@ -284,8 +284,7 @@ def _starts_like_mail(raw: bytes) -> bool:
 
 
 def test_every_file_of_the_stdlib_email_corpus(triager, stores):
-    if not _stdlib_corpus():
-        pytest.skip(f"this Python build ships no email test corpus ({STDLIB_EMAIL_CORPUS} is absent)")
+    require_service(bool(_stdlib_corpus()), f"the standard library's email test corpus ({STDLIB_EMAIL_CORPUS})")
     for path in _stdlib_corpus():
         raw = path.read_bytes()
         record = triage_and_store(raw, triager, stores, source=str(path))
@@ -397,8 +396,7 @@ def triage_in_fresh_process(path: Path) -> dict:
     ],
 )
 def test_heavy_message_in_bounded_time_and_memory(tmp_path, case, max_seconds, max_growth_mb):
-    if not Path("/proc/self/clear_refs").exists():
-        pytest.skip("peak memory is measured through Linux's /proc/self/clear_refs and VmHWM")
+    require_service(Path("/proc/self/clear_refs").exists(), "Linux's /proc/self/clear_refs and VmHWM (peak memory is measured through them)")
     path = tmp_path / f"{case}.eml"
     path.write_bytes(heavy_message(case))
     outcome = triage_in_fresh_process(path)

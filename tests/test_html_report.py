@@ -11,7 +11,7 @@ import pytest
 from complaint_triage.ingest import ingest
 from complaint_triage.models import RawMessage
 from complaint_triage.report import render, summary_for_day
-from tests.conftest import ROOT, fixture_files, require_service
+from tests.conftest import ROOT, fixture_files, require_module, require_service
 from tests.mail import NOTICE, build_message
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,7 +47,7 @@ def test_message_text_is_escaped_in_the_markup(summary_html):
 
 def test_renders_in_chromium_without_errors_or_injected_script(summary_html, tmp_path):
     require_service(CHROMIUM.exists(), "Chromium (/usr/bin/chromium)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    playwright_api = require_module("playwright.sync_api", "Playwright for Python")
     page_file = tmp_path / "summary.html"
     page_file.write_text(summary_html, encoding="utf-8")
     ARTIFACTS.mkdir(exist_ok=True)
