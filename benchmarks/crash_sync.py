@@ -57,32 +57,38 @@ def worker_command(*arguments: str) -> list[str]:
     return [str(script), *arguments] if script.is_file() else [sys.executable, "-m", "complaint_triage.cli", *arguments]
 
 
-def write_config(directory: Path, server: Dovecot, user: str, store_url: str) -> Path:
-    """A service config: one IMAP source on USER's mailbox, polled every second, committed mail marked seen."""
-    path = directory / "crash.toml"
-    path.write_text(f"""
-[store]
-url = {json.dumps(store_url)}
-
+def service_config(store_url: str, server: Dovecot, mailboxes: dict[str, str], poll_seconds: int, reports_dir: Path, password_env: str = PASSWORD_ENV) -> str:
+    """A service config: the store, one IMAP source per MAILBOXES entry (source name -> user) polled every POLL_SECONDS, committed mail marked seen."""
+    sources = "".join(f"""
 [[sources]]
-name = "{SOURCE}"
+name = "{name}"
 type = "imap"
 host = "127.0.0.1"
 port = {server.plain_port}
 security = "none"
 username = "{user}"
-password_env = "{PASSWORD_ENV}"
+password_env = "{password_env}"
 after = "seen"
 fetch_chunk = 50
 timeout_seconds = 10
-
+""" for name, user in mailboxes.items())
+    return f"""
+[store]
+url = {json.dumps(store_url)}
+{sources}
 [schedule]
-poll_every = "1s"
+poll_every = "{poll_seconds}s"
 
 [reports]
-dir = {json.dumps(str(directory / "reports"))}
+dir = {json.dumps(str(reports_dir))}
 formats = ["json"]
-""")
+"""
+
+
+def write_config(directory: Path, server: Dovecot, user: str, store_url: str) -> Path:
+    """The crash run's config: one IMAP source on USER's mailbox, polled every second."""
+    path = directory / "crash.toml"
+    path.write_text(service_config(store_url, server, {SOURCE: user}, 1, directory / "reports"))
     return path
 
 

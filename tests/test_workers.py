@@ -27,7 +27,7 @@ from pathlib import Path
 from imapclient import SEEN
 from sqlalchemy import create_engine, func, select, text
 
-from benchmarks.crash_sync import worker_command
+from benchmarks.crash_sync import service_config, worker_command
 from complaint_triage.leases import FileLeases, lease_key, leases_for
 from complaint_triage.service import OneAtATime, Service
 from complaint_triage.settings import Settings
@@ -43,30 +43,8 @@ VICTIM_BATCH = 200
 
 def write_config(path: Path, store_url: str, server, users: list[str]) -> Path:
     """One config for every worker: the shared store and one IMAP source per mailbox, polled every second."""
-    sources = "\n".join(f"""
-[[sources]]
-name = "box{n}"
-type = "imap"
-host = "127.0.0.1"
-port = {server.plain_port}
-security = "none"
-username = "{user}"
-password_env = "{PASSWORD_ENV}"
-after = "seen"
-fetch_chunk = 50
-timeout_seconds = 10
-""" for n, user in enumerate(users))
-    path.write_text(f"""
-[store]
-url = {json.dumps(store_url)}
-{sources}
-[schedule]
-poll_every = "{POLL_SECONDS}s"
-
-[reports]
-dir = {json.dumps(str(path.parent / "reports"))}
-formats = ["json"]
-""")
+    mailboxes = {f"box{n}": user for n, user in enumerate(users)}
+    path.write_text(service_config(store_url, server, mailboxes, POLL_SECONDS, path.parent / "reports", PASSWORD_ENV))
     return path
 
 
