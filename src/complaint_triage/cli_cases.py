@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from complaint_triage.case_store import load_cases, resolve_case_key, set_status
+from complaint_triage.case_store import load_cases, load_cases_by_key, resolve_case_key, set_status
 from complaint_triage.cases import CASE_STATUSES, OPEN_STATUSES, Case
 from complaint_triage.cli_common import UsageProblem, config_option, settings_for
 from complaint_triage.store import Store
@@ -45,7 +45,7 @@ def case(ident: str, status: str | None, note: str | None, only: bool, output_fo
         click.echo(f"{', '.join(changed)}: {status}", err=True)
     else:
         key = resolve_case_key(store.engine, ident)
-    found = next((c for c in _all_cases(store) if c.key == key), None)
+    found = next(iter(load_cases_by_key(store.engine, [key])), None)  # only this case's records are read
     store.close()
     if found is None:
         raise UsageProblem(f"case {key} has no stored messages")
