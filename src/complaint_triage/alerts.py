@@ -207,9 +207,11 @@ def dispatch(engine: Engine, settings: AlertSettings, channels: list[Channel] | 
     report = DispatchReport()
     if not channels:
         return report
-    with engine.connect() as connection:
-        done = {(row.case_key, row.channel): row for row in connection.execute(select(alerts)).all()}
-    for case in pending(engine, settings, [channel.name for channel in channels], now):
+    waiting = pending(engine, settings, [channel.name for channel in channels], now)
+    with engine.connect() as connection:  # the log of just these cases: the table grows with every alert ever sent
+        keys = [case.key for case in waiting]
+        done = {(row.case_key, row.channel): row for row in connection.execute(select(alerts).where(alerts.c.case_key.in_(keys))).all()}
+    for case in waiting:
         alert = compose(case)
         for channel in channels:
             previous = done.get((case.key, channel.name))
