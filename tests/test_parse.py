@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from complaint_triage.errors import ParseError
-from complaint_triage.parse import parse_email, split_quoted
+from complaint_triage.parse import MAX_FORWARD_DEPTH, parse_email, split_quoted
 from tests.mail import NOTICE, build_message
 
 
@@ -70,6 +70,31 @@ def test_attached_rfc822_notice_is_triaged_as_the_original():
     assert parsed.from_address == "seller-notification@amazon.com"
     assert parsed.forwarded_by == "kim@shop.example"
     assert "B0ABCDE123" in parsed.body_text
+
+
+def _attached_forward(inner: bytes, level: int) -> bytes:
+    from email.message import EmailMessage
+    from email import message_from_bytes
+
+    outer = EmailMessage()
+    outer["From"], outer["To"], outer["Subject"] = f"level{level}@shop.example", "ops@shop.example", f"Fwd: level {level}"
+    outer["Date"] = "Tue, 3 Mar 2026 10:00:00 +0000"
+    outer.set_content("see attached")
+    outer.add_attachment(message_from_bytes(inner))
+    return outer.as_bytes()
+
+
+def test_a_notice_forwarded_as_an_attachment_of_a_forward_is_unwrapped_but_hostile_nesting_is_cut_off():
+    notice = build_message(NOTICE, sender="seller-notification@amazon.com", subject="Notice: Policy Warning")
+    twice = _attached_forward(_attached_forward(notice, 2), 1)
+    parsed = parse_email(twice)
+    assert (parsed.from_address, parsed.subject, parsed.forwarded_by) == ("seller-notification@amazon.com", "Notice: Policy Warning", "level1@shop.example")
+    nested = notice
+    for level in range(MAX_FORWARD_DEPTH + 3, 0, -1):
+        nested = _attached_forward(nested, level)
+    parsed = parse_email(nested)  # each unwrapped level is parsed again from its bytes: the depth is bounded
+    assert parsed.from_address == f"level{MAX_FORWARD_DEPTH + 1}@shop.example"
+    assert parsed.forwarded_by == "level1@shop.example"
 
 
 def test_attachments_are_metadata_only():

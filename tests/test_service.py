@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from complaint_triage.checkpoints import Checkpoints
 from complaint_triage.cli import cli
+from complaint_triage.leases import FileLeases
 from complaint_triage.service import Service
 from complaint_triage.settings import Settings
 from complaint_triage.store import Store
@@ -106,6 +107,19 @@ def test_run_once_exits_1_when_a_source_fails(mailbox, tmp_path):
     done = subprocess.run([*CLI, "run", "--once", "--config", str(config)], env=cli_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "NO_SUCH_PASSWORD_VARIABLE is not set" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_run_once_says_a_source_was_skipped_while_another_worker_holds_its_lease(mailbox, tmp_path):
+    mailbox.append(sample_messages(3, "leased"))
+    config = write_config(tmp_path / "config.toml", mailbox)
+    with FileLeases(str(tmp_path / "store.db")).hold("inbox") as lease:
+        assert lease is not None
+        done = subprocess.run([*CLI, "run", "--once", "--config", str(config)], env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "inbox: 0 triaged, 0 failed; skipped: another worker holds its lease" in done.stderr
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    assert store.count() == 0
+    store.close()
 
 
 def test_status_lists_a_source_never_polled(mailbox, tmp_path):

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from complaint_triage.ingest import ingest
+from complaint_triage.leases import leases_for
 from complaint_triage.models import RawMessage, TriageRecord
 from complaint_triage.store import Store
 from tests.conftest import require_service
@@ -180,3 +181,23 @@ def test_sqlite_readers_are_not_blocked_by_an_open_write(tmp_path):
         assert reader.count() == 1  # WAL: `report`, `export` and `status` read while the worker writes
     writer.close()
     reader.close()
+
+
+def test_every_postgresql_session_has_keepalives_and_an_idle_transaction_limit_and_keeps_the_url_options():
+    """Store and lease sessions: a worker whose machine vanishes is noticed in 30 s, not the kernel's two hours."""
+    require_postgres()
+    with postgres_schema_url() as store_url:
+        store = Store(store_url)
+        leases = leases_for(store.engine)
+        settings = "SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'), " \
+                   "current_setting('tcp_keepalives_count'), current_setting('idle_in_transaction_session_timeout'), current_schema()"
+        with store.engine.connect() as connection:
+            stored = tuple(connection.execute(text(settings)).one())
+        with leases.hold("box") as lease:
+            assert lease is not None
+            with leases.engine.connect() as connection:
+                leased = tuple(connection.execute(text(settings)).one())
+        schema = make_url(store_url).query["options"].removeprefix("-csearch_path=")
+        leases.close()
+        store.close()
+    assert stored == leased == ("15", "5", "3", "10min", schema)

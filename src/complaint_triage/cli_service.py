@@ -42,7 +42,7 @@ def _report_outcomes(outcomes: list[PollOutcome]) -> None:
     """One log line per source (text or JSON, as configured); exit 1 when a source failed or a message could not be triaged."""
     for outcome in outcomes:
         summary = outcome.summary
-        state = f"error: {outcome.error}" if outcome.error else "ok"
+        state = f"error: {outcome.error}" if outcome.error else "skipped: another worker holds its lease" if outcome.skipped else "ok"
         log.info("%s: %d triaged, %d failed; %s", outcome.source_name, summary.triaged, summary.failed, state, extra={"source": outcome.source_name, "count": summary.triaged})
     if any(outcome.error or outcome.summary.failed for outcome in outcomes):
         sys.exit(1)

@@ -29,18 +29,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from complaint_triage.errors import StoreError
+from complaint_triage.store import make_engine
 
 log = logging.getLogger("complaint_triage.leases")
-
-# A vanished peer is noticed after idle + interval x count seconds of silence.
-KEEPALIVE = {"tcp_keepalives_idle": 15, "tcp_keepalives_interval": 5, "tcp_keepalives_count": 3}
-
 
 def lease_key(namespace: str, source_name: str) -> int:
     """The signed 64-bit key of a source's lease: a hash of the namespace (schema) and the name, stable across processes."""
@@ -92,7 +89,7 @@ class PostgresLeases:
     """Session-level advisory locks, each on a connection opened for the lease and closed with it."""
 
     def __init__(self, url):
-        self.engine = create_engine(url, poolclass=NullPool)  # closing a lease's connection always ends its session
+        self.engine = make_engine(url, poolclass=NullPool)  # closing a lease's connection always ends its session
 
     @contextlib.contextmanager
     def hold(self, source_name: str) -> Iterator[Lease | None]:
@@ -125,9 +122,8 @@ class PostgresLeases:
 
     @staticmethod
     def _namespace(connection: Connection) -> str:
-        """Set the session's keepalives; returns the schema the store's tables live in."""
-        settings = ", ".join(f"set_config('{name}', '{value}', false)" for name, value in KEEPALIVE.items())
-        return connection.execute(text(f"SELECT current_schema(), {settings}")).first()[0] or ""
+        """The schema the store's tables live in."""
+        return connection.execute(text("SELECT current_schema()")).scalar_one() or ""
 
     def close(self) -> None:
         """Dispose of the lease engine (no connection is pooled)."""

@@ -29,6 +29,9 @@ MAX_HEADER_CHARS = 65_536
 # Laying out HTML costs about 1 s and 45 MB per MB of table markup; extraction reads only the first
 # 200,000 characters of text anyway, and a notice's HTML is well under 200 kB.
 MAX_HTML_CHARS = 2_000_000
+# A forward of a forward of a notice is 2 levels; hostile mail nests message/rfc822 parts hundreds
+# deep, and every unwrapped level is parsed again (154 levels took 4.7 s).
+MAX_FORWARD_DEPTH = 4
 _FEED_CHUNK = 65_536
 _HEADER_NAMES = re.compile(rb"^(from|to|subject|date|message-id|received|return-path|mime-version|content-type|delivered-to|reply-to|cc)\s*:", re.I | re.M)
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
@@ -69,17 +72,21 @@ def usable_identity(message_id: str) -> bool:
     return 0 < octets <= MAX_MESSAGE_ID_OCTETS and "\x00" not in message_id
 
 
-def parse_email(raw: bytes) -> ParsedEmail:
-    """Parse raw RFC 5322 bytes; a forwarded notice is returned as the notice, with forwarded_by set."""
+def parse_email(raw: bytes, depth: int = 0) -> ParsedEmail:
+    """Parse raw RFC 5322 bytes; a forwarded notice is returned as the notice, with forwarded_by set.
+
+    A notice attached to a forward is unwrapped MAX_FORWARD_DEPTH levels deep at most: each level is
+    parsed again from its bytes, and hostile mail nests hundreds (a quadratic cost without a limit).
+    """
     _check_looks_like_mail(raw)
     try:
         mail = mailparser.MailParser(bound_headers(message_from_bytes(raw)))
     except Exception as exc:  # mail-parser raises many kinds on broken input
         raise ParseError(f"cannot parse message: {type(exc).__name__}: {exc}") from exc
     parsed = _parsed_from_mail(mail, raw)
-    inner = _attached_notice(mail.message)
+    inner = _attached_notice(mail.message) if depth < MAX_FORWARD_DEPTH else None
     if inner is not None:
-        return _as_forward(inner, parsed)
+        return _as_forward(inner, parsed, depth + 1)
     return _unwrap_inline_forward(parsed)
 
 
@@ -289,9 +296,9 @@ def _attached_notice(message: Message) -> bytes | None:
     return None
 
 
-def _as_forward(inner_raw: bytes, outer: ParsedEmail) -> ParsedEmail:
+def _as_forward(inner_raw: bytes, outer: ParsedEmail, depth: int) -> ParsedEmail:
     try:
-        inner = parse_email(inner_raw)
+        inner = parse_email(inner_raw, depth)
     except ParseError:
         return outer
     return inner.model_copy(update=_forward_update(outer, inner.date))

@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Iterator
 from pydantic_core import PydanticSerializationError
 from sqlalchemy import create_engine, event, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from complaint_triage.case_store import attach
@@ -43,12 +43,34 @@ def _json_text(value) -> str:
     return json.dumps(value)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the URL; a SQLite file's directory is created."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+# TCP keepalives on every PostgreSQL connection, both ways: the server ends the session of a worker
+# whose machine vanished (releasing its lease and any row locks of an unfinished batch) after
+# idle + interval x count = 30 s of silence instead of the kernel's two hours, and a worker waiting on
+# a vanished server gets an error instead of waiting for ever. A session left idle inside a
+# transaction (a worker hung between statements of a batch) is ended after 10 minutes; a batch
+# takes well under a second.
+KEEPALIVE_SECONDS = {"idle": 15, "interval": 5, "count": 3}
+IDLE_IN_TRANSACTION_TIMEOUT = "10min"
+
+
+def postgres_connect_args(url: str | URL) -> dict:
+    """libpq parameters for the URL: client and server keepalives, and the idle-in-transaction limit; the URL's own `options` are kept and win."""
+    server = [f"-c tcp_keepalives_{name}={value}" for name, value in KEEPALIVE_SECONDS.items()]
+    server.append(f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT}")
+    query = make_url(url).query
+    wanted = {"keepalives": 1, **{f"keepalives_{name}": value for name, value in KEEPALIVE_SECONDS.items()}}
+    wanted["options"] = " ".join([*server, query.get("options", "")]).strip()
+    return {name: value for name, value in wanted.items() if name == "options" or name not in query}
+
+
+def make_engine(url: str | URL, **options) -> Engine:
+    """An engine for the URL (with OPTIONS for create_engine); a SQLite file's directory is created."""
+    if isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
     try:
-        engine = create_engine(url, future=True, pool_pre_ping=True, json_serializer=_json_text)
+        if make_url(url).get_backend_name() == "postgresql":
+            options["connect_args"] = postgres_connect_args(url)
+        engine = create_engine(url, future=True, pool_pre_ping=True, json_serializer=_json_text, **options)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StoreError(f"cannot open store {redact_url(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
@@ -58,8 +80,6 @@ def make_engine(url: str) -> Engine:
 
 def redact_url(url: str) -> str:
     """The URL with any password replaced, safe for logs and errors."""
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
