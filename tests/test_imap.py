@@ -368,3 +368,21 @@ def test_settling_between_fetches_leaves_the_next_batch_intact(mailbox, triager,
 def test_security_none_is_refused_for_a_remote_host():
     with pytest.raises(ValueError, match="loopback"):
         SourceSettings(name="x", type="imap", host="imap.example.com", security="none", username="u", password_env="P")
+
+
+def test_a_poll_ended_while_the_next_batch_is_fetched_ahead_leaves_the_connection_clean(mailbox, triager, fresh_store, checkpoints):
+    """The next batch's FETCH is sent before the current one is handed on; a poll stopped then reads it off the connection."""
+    mailbox.append(sample_messages(45, "ahead"))
+    source = ImapSource(mailbox.settings(fetch_chunk=10), checkpoints)
+    stream = source.fetch_messages()
+    taken = [next(stream) for _ in range(12)]  # into the second batch: the third is on its way
+    stream.close()  # what a stop or a lost lease does to the generator
+    client = source._client
+    assert client is not None and client.noop()[1] == []  # no FETCH response is left to read before the NOOP's own answer
+    ingest(taken, triager, fresh_store, on_commit=source.record_progress)
+    rest = poll(source, triager, fresh_store)
+    assert source._client is client  # not reconnected: nothing was left unread on the session
+    assert rest.triaged + rest.failed == 33 and fresh_store.count() == 45
+    assert set(attempts(fresh_store).values()) == {1}
+    assert sorted(attempts(fresh_store)) == sorted(f"<ahead-{n}@test.example>" for n in range(45))
+    source.close()

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from complaint_triage import report as reports
-from complaint_triage.cli_common import EXIT_USAGE, UsageProblem, config_option, settings_for
+from complaint_triage.cli_common import EXIT_USAGE, UsageProblem, config_option, freeze_startup_heap, settings_for
 from complaint_triage.errors import TriageError
 from complaint_triage.evaluate import evaluate as run_evaluation
 from complaint_triage.ingest import IngestSummary, ingest
@@ -90,6 +90,7 @@ def process(paths: tuple[str, ...], output_format: str, config: str | None, no_s
         raise UsageProblem(str(exc)) from None
     triager = _triager(settings)
     store = None if no_store else Store(settings.store.url)
+    freeze_startup_heap()
     table = _results_table() if output_format == "table" else None
     if output_format == "markdown":
         sys.stdout.write("| urgency | kind | ASINs | complaint IDs | respond by | subject |\n|---|---|---|---|---|---|\n")

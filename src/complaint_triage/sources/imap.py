@@ -27,7 +27,7 @@ from complaint_triage.checkpoints import Checkpoints, FolderCheckpoint
 from complaint_triage.errors import TransientSourceError
 from complaint_triage.models import RawMessage
 from complaint_triage.settings import SourceSettings
-from complaint_triage.sources.imap_session import close_quietly, connect, describe, imap_errors
+from complaint_triage.sources.imap_session import FetchAhead, close_quietly, connect, describe, imap_errors
 
 log = logging.getLogger("complaint_triage.imap")
 
@@ -88,6 +88,7 @@ class ImapSource:
         self._selected: tuple[str, int] | None = None
         self._known_folders: set[str] = set()
         self._urls: dict[tuple[str, int], str] = {}
+        self._ahead = FetchAhead()
 
     @property
     def watches(self) -> bool:
@@ -106,10 +107,22 @@ class ImapSource:
         self.found = self.committed = 0
         with self._guard():
             client = self._session()
-            for folder in self.settings.all_folders:
-                if self.stop.is_set():
-                    return
-                yield from self._new_in_folder(client, folder)
+            try:
+                for folder in self.settings.all_folders:
+                    if self.stop.is_set():
+                        return
+                    yield from self._new_in_folder(client, folder)
+            finally:
+                self._end_fetch_ahead()
+
+    def _end_fetch_ahead(self) -> None:
+        """A poll that ends early (stop, lost lease) reads the batch still on its way, so the connection is free again."""
+        try:
+            with imap_errors(self.where):
+                self._ahead.receive()
+        except TransientSourceError:
+            self._drop()
+        self._ahead.forget()
 
     def _new_in_folder(self, client: IMAPClient, folder: str) -> Iterator[ImapMessage]:
         uidvalidity = self._open(client, folder, force=True)
@@ -119,8 +132,11 @@ class ImapSource:
         self.found += len(uids)
         log.log(logging.INFO if uids else logging.DEBUG, "%s: %s: %d new", self.where, folder, len(uids), extra={"source": self.name, "folder": folder, "count": len(uids)})
         large, oversized = self._large_and_oversized(client, mark.last_uid, uids)
-        for batch, too_big in plan_fetches(uids, large, oversized, self.settings.fetch_chunk):
-            fetched = self._headers_only(client, folder, uidvalidity, batch[0]) if too_big else self._bodies(client, folder, uidvalidity, batch)
+        plans = list(plan_fetches(uids, large, oversized, self.settings.fetch_chunk))
+        for position, (batch, too_big) in enumerate(plans):
+            following = plans[position + 1] if position + 1 < len(plans) else ([], True)
+            ahead = [] if following[1] else following[0]  # the next batch of bodies, asked for before this one is handed on
+            fetched = self._headers_only(client, folder, uidvalidity, batch[0]) if too_big else self._bodies(client, folder, uidvalidity, batch, ahead)
             for message in fetched:
                 if self.stop.is_set():
                     return
@@ -139,9 +155,14 @@ class ImapSource:
         oversized = set(self._newer(client, last_uid, "LARGER", str(limit))) if large else set()
         return large, oversized
 
-    def _bodies(self, client: IMAPClient, folder: str, uidvalidity: int, uids: list[int]) -> Iterator[ImapMessage]:
+    def _bodies(self, client: IMAPClient, folder: str, uidvalidity: int, uids: list[int], ahead: list[int]) -> Iterator[ImapMessage]:
+        """The bodies of UIDS (asked for ahead, or now); AHEAD is asked for before they are handed on, so the server sends it while these are stored."""
         self._open(client, folder)  # settle may have selected another folder while we were suspended
-        fetched = client.fetch(uids, ["BODY.PEEK[]"])
+        fetched = self._ahead.take(uids)
+        if fetched is None:
+            fetched = client.fetch(uids, ["BODY.PEEK[]"])
+        if ahead:
+            self._ahead.send(client, ahead)
         for uid in uids:
             body = fetched.get(uid, {}).get(b"BODY[]")
             if body is not None:  # else expunged meanwhile
@@ -149,6 +170,7 @@ class ImapSource:
 
     def _headers_only(self, client: IMAPClient, folder: str, uidvalidity: int, uid: int) -> Iterator[ImapMessage]:
         self._open(client, folder)
+        self._ahead.receive()
         data = client.fetch([uid], ["RFC822.SIZE", "BODY.PEEK[HEADER]"]).get(uid, {})
         if b"BODY[HEADER]" not in data:
             return
@@ -188,6 +210,7 @@ class ImapSource:
             return
         with self._guard():
             client = self._connected()
+            self._ahead.receive()  # the next batch may be on its way: read it before other commands
             resume = self._selected
             for (folder, uidvalidity), uids in by_folder(messages).items():
                 self._settle_in(client, folder, uidvalidity, uids)
@@ -282,6 +305,7 @@ class ImapSource:
     def _open(self, client: IMAPClient, folder: str, force: bool = False) -> int:
         """Select FOLDER (read-only with after = "keep") unless it is selected; returns its UIDVALIDITY."""
         if force or self._selected is None or self._selected[0] != folder:
+            self._ahead.receive()
             status = client.select_folder(folder, readonly=self.settings.after == "keep")
             self._selected = (folder, int(status[b"UIDVALIDITY"]))
         return self._selected[1]
@@ -298,11 +322,13 @@ class ImapSource:
 
     def _drop(self) -> None:
         client, self._client, self._selected = self._client, None, None
+        self._ahead.forget()
         if client is not None:
             close_quietly(client)
 
     def close(self) -> None:
         """Log out and close the connection."""
+        self._end_fetch_ahead()
         client, self._client, self._selected = self._client, None, None
         if client is None:
             return

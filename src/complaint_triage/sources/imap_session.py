@@ -13,6 +13,8 @@ from typing import Iterator
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.imapclient import join_message_ids
+from imapclient.response_parser import parse_fetch_response
 
 from complaint_triage.errors import SourceAuthError, SourceError, TransientSourceError
 from complaint_triage.logs import register_secret, scrub
@@ -118,3 +120,49 @@ def imap_errors(where: str) -> Iterator[None]:
         raise TransientSourceError(f"{where}: cannot connect: {exc.strerror or exc}") from exc
     except IMAPClientError as exc:  # the server answered NO or BAD
         raise SourceError(f"{where}: the server refused: {_server_text(exc)}") from exc
+
+
+class FetchAhead:
+    """A batch of bodies asked for before it is needed, so the server reads and sends it while the last batch is stored.
+
+    imapclient's `fetch` sends UID FETCH and waits for the answer; this makes the same two imaplib
+    calls with the poll's work in between. At most one fetch is in flight, and `receive` is called
+    before the connection is used for anything else (flagging, moving, selecting, IDLE), so
+    answers never interleave with other commands.
+    """
+
+    def __init__(self) -> None:
+        self._client: IMAPClient | None = None
+        self._tag: str | None = None
+        self._uids: list[int] = []
+        self._answer: dict[int, dict] | None = None
+
+    def send(self, client: IMAPClient, uids: list[int]) -> None:
+        """Ask for the bodies of UIDS (BODY.PEEK[]: nothing is marked read) without waiting for them."""
+        self.receive()
+        self._client, self._uids, self._answer = client, list(uids), None
+        self._tag = client._imap._command("UID", "FETCH", join_message_ids(uids), "(BODY.PEEK[])")
+
+    def receive(self) -> None:
+        """Read the answer of the fetch in flight, if any, and keep it; the connection is then free for other commands."""
+        if self._tag is None:
+            return
+        client, tag, self._tag = self._client, self._tag, None
+        status, data = client._imap._command_complete("FETCH", tag)
+        if status != "OK":
+            raise IMAPClientError(f"UID FETCH failed: {data}")
+        _status, data = client._imap._untagged_response(status, data, "FETCH")
+        self._answer = parse_fetch_response(data, client.normalise_times, True)
+
+    def take(self, uids: list[int]) -> dict[int, dict] | None:
+        """The bodies of exactly UIDS when they were asked for ahead (by UID; unsolicited responses dropped), else None."""
+        self.receive()
+        answer, asked = self._answer, self._uids
+        self.forget()
+        if answer is None or asked != uids:
+            return None
+        return {uid: answer[uid] for uid in uids if uid in answer}
+
+    def forget(self) -> None:
+        """Drop what was asked for (the connection was closed, or the poll ended before it was needed)."""
+        self._client, self._tag, self._uids, self._answer = None, None, [], None
