@@ -32,3 +32,21 @@ def test_tokenizer_keeps_order_ids_whole_and_splits_cjk():
     assert "112-3456789-1234567" in tokens
     assert tokens[2:5] == ["申", "立", "ID"]
     assert "B0ABC1234K" in tokens
+
+
+def test_the_loaded_tokenizer_searches_suffixes_at_the_end_only_and_tokenises_as_the_built_one():
+    """Searching the whole token for a suffix made unspaced CJK text quadratic (20,000 kanji: 36 s)."""
+    from complaint_triage.extract import extraction_text
+    from complaint_triage.nlp.tokenizer import SuffixAtEnd
+    from complaint_triage.parse import parse_email
+    from tests.conftest import fixture_files
+
+    loaded, built = load_pipeline(), build_pipeline()
+    assert isinstance(loaded.tokenizer.suffix_search, SuffixAtEnd)
+    assert not isinstance(built.tokenizer.suffix_search, SuffixAtEnd)
+    texts = [extraction_text(parse_email(path.read_bytes())) for path in fixture_files()]
+    texts += ["「ZENTRO」商標", "メールアドレス:chizai@sorami-kogei.co.jp まで", "https://www.amazon.co.jp/dp/B0ABCDE123を確認", "wow" + "!" * 39,
+              "10km. 5's (B0ABCDE123).", "72時間以内に", "漢" * 300 + "。" + "ー" * 200]
+    for text in texts:
+        assert [(t.text, t.whitespace_) for t in loaded.make_doc(text)] == [(t.text, t.whitespace_) for t in built.make_doc(text)]
+    assert loaded.tokenizer.to_bytes() == built.tokenizer.to_bytes()  # the rules still save as the compiled pattern

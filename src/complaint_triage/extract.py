@@ -29,8 +29,14 @@ _LISTS = {
 
 
 # spaCy's tokenizer strips a token's suffixes one at a time, searching the rest of the token each
-# time: 100k punctuation characters without a space (hostile mail) took hours.
-_PUNCTUATION_RUN = re.compile(r"[^\w\s]{40}")
+# time: 100k punctuation characters without a space (hostile mail) took hours, and 6,000
+# underscores (a word character to regular expressions, a suffix to the tokenizer) 4.6 s.
+_PUNCTUATION_RUN = re.compile(r"(?:[^\w\s]|_){40}")
+# It also copies the rest of the token at every step: 20,000 CJK characters without a space (each
+# its own token) took 36 s, 0.85 s with the suffix search bounded (nlp/tokenizer.py). No real
+# token is longer than this: base64 or a run of kanji that long is cut, and its pieces tokenised.
+MAX_SPAN_CHARS = 1000
+_LONG_SPAN = re.compile(r"\S{%d}" % MAX_SPAN_CHARS)
 _WRAPPED = re.compile(r"(?<=[^\s.:;!?。:)\]])[ \t]*\n[ \t]*(?=[a-zà-ÿ0-9(])")
 
 
@@ -44,13 +50,18 @@ def unwrap_lines(text: str) -> str:
 
 
 def break_punctuation_runs(text: str) -> str:
-    """A space after every 40 punctuation or symbol characters in a row (no identifier or cue is that long)."""
+    """A space after every 40 punctuation, symbol or underscore characters in a row (no identifier or cue is that long)."""
     return _PUNCTUATION_RUN.sub(r"\g<0> ", text)
+
+
+def break_long_spans(text: str) -> str:
+    """A space after every MAX_SPAN_CHARS characters without one."""
+    return _LONG_SPAN.sub(r"\g<0> ", text)
 
 
 def extraction_text(parsed: ParsedEmail) -> str:
     """What the pipeline reads: subject, own text, then the quoted copy, unwrapped and capped in size."""
-    return break_punctuation_runs(unwrap_lines(parsed.full_text[:MAX_TEXT_CHARS]))
+    return break_long_spans(break_punctuation_runs(unwrap_lines(parsed.full_text[:MAX_TEXT_CHARS])))
 
 
 def entities_from_doc(doc: Doc, notice_day: date | None) -> Entities:

@@ -13,7 +13,7 @@ from spacy.language import Language
 
 from complaint_triage.errors import ModelError
 from complaint_triage.nlp import components  # noqa: F401 - registers the factories
-from complaint_triage.nlp.tokenizer import customise_tokenizer
+from complaint_triage.nlp.tokenizer import bound_suffix_search, customise_tokenizer
 from complaint_triage.resources import config_dir, model_dir
 
 PIPELINE_NAME = "complaint_triage_ner"
@@ -70,6 +70,6 @@ def load_pipeline(path: str | None = None) -> Language:
     if not (location / "config.cfg").is_file():
         raise ModelError(f"no built pipeline at {location}: run `complaint-triage build-model`")
     try:
-        return spacy.load(location)
+        return bound_suffix_search(spacy.load(location))
     except Exception as exc:  # spaCy raises many kinds on a stale or broken pipeline
         raise ModelError(f"cannot load the pipeline at {location}: {exc}") from exc

@@ -31,3 +31,28 @@ def customise_tokenizer(nlp: Language) -> Language:
     # English special cases split plain words ('id' -> 'i' 'd'); identifiers' labels need them whole.
     nlp.tokenizer.rules = {text: rule for text, rule in nlp.tokenizer.rules.items() if not text.isalpha()}
     return nlp
+
+
+class SuffixAtEnd:
+    """A suffix search that reads only the last WINDOW characters of a token.
+
+    spaCy strips a token's suffixes one at a time and searches the whole rest of the token for each
+    (the patterns end in `$`, which a regular expression finds only by trying every position), so a
+    token of n characters cost n^2: each CJK character is split off as an affix, and 20,000 of them
+    without a space took 36 s. No suffix rule matches more than a few characters (punctuation runs
+    are cut at 40 before tokenising), so the tokens are the same. `__self__` is the compiled
+    pattern, as on the bound method spaCy keeps, so the tokenizer still saves its rules.
+    """
+
+    def __init__(self, search, window: int = 64):
+        self.__self__, self.window = search.__self__, window
+
+    def __call__(self, text: str):
+        return self.__self__.search(text, max(0, len(text) - self.window))
+
+
+def bound_suffix_search(nlp: Language) -> Language:
+    """Install SuffixAtEnd on a loaded pipeline's tokenizer."""
+    if nlp.tokenizer.suffix_search is not None and not isinstance(nlp.tokenizer.suffix_search, SuffixAtEnd):
+        nlp.tokenizer.suffix_search = SuffixAtEnd(nlp.tokenizer.suffix_search)
+    return nlp
