@@ -39,6 +39,7 @@ from complaint_triage.store import make_engine
 
 log = logging.getLogger("complaint_triage.leases")
 
+
 def lease_key(namespace: str, source_name: str) -> int:
     """The signed 64-bit key of a source's lease: a hash of the namespace (schema) and the name, stable across processes."""
     digest = hashlib.blake2b(f"complaint-triage lease\0{namespace}\0{source_name}".encode(), digest_size=8).digest()

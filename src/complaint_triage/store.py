@@ -58,8 +58,9 @@ def postgres_connect_args(url: str | URL) -> dict:
     server = [f"-c tcp_keepalives_{name}={value}" for name, value in KEEPALIVE_SECONDS.items()]
     server.append(f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT}")
     query = make_url(url).query
+    own = query.get("options", ())
     wanted = {"keepalives": 1, **{f"keepalives_{name}": value for name, value in KEEPALIVE_SECONDS.items()}}
-    wanted["options"] = " ".join([*server, query.get("options", "")]).strip()
+    wanted["options"] = " ".join([*server, *([own] if isinstance(own, str) else own)])
     return {name: value for name, value in wanted.items() if name == "options" or name not in query}
 
 

@@ -24,7 +24,7 @@ from imapclient.exceptions import IMAPClientError
 from sqlalchemy.engine import Connection
 
 from complaint_triage.checkpoints import Checkpoints, FolderCheckpoint
-from complaint_triage.errors import TransientSourceError
+from complaint_triage.errors import SourceError, TransientSourceError
 from complaint_triage.models import RawMessage
 from complaint_triage.settings import SourceSettings
 from complaint_triage.sources.imap_session import FetchAhead, close_quietly, connect, describe, imap_errors
@@ -120,7 +120,7 @@ class ImapSource:
         try:
             with imap_errors(self.where):
                 self._ahead.receive()
-        except TransientSourceError:
+        except SourceError:  # the session is in doubt: the next poll opens a new one
             self._drop()
         self._ahead.forget()
 
