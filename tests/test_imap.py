@@ -14,12 +14,15 @@ import time
 from datetime import timedelta
 
 import pytest
+from imapclient.response_parser import parse_fetch_response
+from sqlalchemy import event
 
 from complaint_triage.errors import SourceAuthError, SourceError, TransientSourceError
 from complaint_triage.ingest import ingest
 from complaint_triage.service import Backoff, Service, source_statuses
 from complaint_triage.settings import Settings, SourceSettings
 from complaint_triage.sources.imap import ImapSource, plan_fetches
+from complaint_triage.sources.imap_session import bodies_only, connect
 from complaint_triage.store import Store
 from tests.conftest import fixture_files, require_service
 from tests.dovecot import LEGACY_HOST, PASSWORD, Dovecot, dovecot_available
@@ -200,6 +203,57 @@ def _fetching_session_logout(mailbox, wait: float = 10.0) -> str:
 def test_plan_fetches_keeps_uid_order_and_fetches_large_messages_alone():
     plan = list(plan_fetches([1, 2, 3, 4, 5, 6, 7], large={3, 6}, oversized={6}, chunk=2))
     assert plan == [([1, 2], False), ([3], False), ([4, 5], False), ([6], True), ([7], False)]
+
+
+def test_protocol_trace_is_off_unless_its_debug_lines_are_logged(mailbox, caplog):
+    mailbox.append(sample_messages(2, "trace"))
+    quiet = connect(mailbox.settings())
+    assert quiet._imap.debug == 0  # imaplib formats no repr of lines and bodies for a trace nobody reads
+    quiet.select_folder("INBOX", readonly=True)
+    assert len(quiet.fetch(quiet.search("ALL"), ["BODY.PEEK[]"])) == 2
+    quiet.logout()
+    caplog.set_level(logging.DEBUG, logger="imapclient.imaplib")
+    traced = connect(mailbox.settings())
+    traced.select_folder("INBOX", readonly=True)
+    traced.logout()
+    assert traced._imap.debug == 5 and any("SELECT" in record.getMessage() for record in caplog.records if record.name == "imapclient.imaplib")
+    assert PASSWORD not in caplog.text
+
+
+BODY_ONE, BODY_TWO = b"Subject: one\r\n\r\nfirst body\r\n", b"Subject: two\r\n\r\n)second body (\r\n"
+
+
+@pytest.mark.parametrize("data", [
+    [(b"7 (UID 41 BODY[] {%d}" % len(BODY_ONE), BODY_ONE), b")", (b"8 (UID 42 BODY[] {%d}" % len(BODY_TWO), BODY_TWO), b")"],
+    [(b"7 (BODY[] {%d}" % len(BODY_ONE), BODY_ONE), b" UID 41)", (b"8 (BODY[] {%d}" % len(BODY_TWO), BODY_TWO), b" UID 42)"],
+])
+def test_a_bodies_only_fetch_answer_reads_as_imapclient_reads_it(data):
+    assert bodies_only(data) == parse_fetch_response(data, False, True) == {
+        41: {b"SEQ": 7, b"BODY[]": BODY_ONE}, 42: {b"SEQ": 8, b"BODY[]": BODY_TWO}}
+
+
+@pytest.mark.parametrize("data", [
+    [(b"7 (UID 41 BODY[] {%d}" % len(BODY_ONE), BODY_ONE), b")", b"3 (FLAGS (\\Seen) UID 12)"],  # a flag change another session made
+    [(b"7 (UID 41 FLAGS () BODY[] {%d}" % len(BODY_ONE), BODY_ONE), b")"],  # more than the body
+    [(b"7 (UID 41 BODY[] {%d}" % len(BODY_ONE), BODY_ONE), b" UID 41)"],  # the UID twice
+    [(b"7 (BODY[] {%d}" % len(BODY_ONE), BODY_ONE), b")"],  # no UID
+    [(b"7 (UID 41 BODY[] {%d}" % (len(BODY_ONE) + 1), BODY_ONE), b")"],  # a literal of another length
+    [(b"7 (UID 41 BODY[] {%d}" % len(BODY_ONE), BODY_ONE)],  # cut short
+])
+def test_any_other_fetch_answer_is_left_to_imapclient(data):
+    assert bodies_only(data) is None
+
+
+def test_a_source_that_flags_or_moves_commits_durably_first(mailbox, triager, fresh_store):
+    mailbox.append(sample_messages(3, "durable"))
+    sent: list[str] = []
+    event.listen(fresh_store.engine, "before_cursor_execute", lambda _connection, _cursor, statement, *_rest: sent.append(statement))
+    for after, expected in (("keep", "PRAGMA synchronous=NORMAL"), ("seen", "PRAGMA synchronous=FULL")):
+        sent.clear()
+        service = Service(Settings(sources=[mailbox.settings(name=f"box-{after}", after=after)]), store=fresh_store, triager=triager)
+        assert service.poll_all()[0].summary.triaged == 3
+        service.close()
+        assert [statement for statement in sent if statement.startswith("PRAGMA synchronous")] == [expected]
 
 
 def test_wrong_password_is_one_clear_error_per_poll_and_other_sources_go_on(dovecot, imap_password, triager, fresh_store, monkeypatch, caplog):

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
+from sqlalchemy import event
+
+from complaint_triage import ingest as ingest_module
 from complaint_triage.ingest import ingest
 from complaint_triage.models import RawMessage
+from complaint_triage.store import Store
 from tests.mail import NOTICE, build_message
 
 
@@ -59,3 +65,51 @@ def test_reprocessing_updates_in_place(triager, fresh_store):
 def test_sqlite_uses_wal(fresh_store):
     with fresh_store.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def _statements(store) -> list[str]:
+    """Every SQL statement the store's engine sends from now on."""
+    sent: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda _connection, _cursor, statement, *_rest: sent.append(statement))
+    return sent
+
+
+def test_sqlite_commits_before_a_mailbox_is_touched_wait_for_the_disk(triager, fresh_store):
+    sent = _statements(fresh_store)
+    ingest(_messages(build_message(NOTICE, message_id="<durable@x>")), triager, fresh_store, settle=lambda _batch: None, durable=True)
+    ingest(_messages(build_message(NOTICE, message_id="<relaxed@x>")), triager, fresh_store)
+    pragmas = [statement for statement in sent if statement.startswith("PRAGMA synchronous")]
+    inserts = [index for index, statement in enumerate(sent) if statement.startswith("INSERT INTO messages")]
+    assert pragmas == ["PRAGMA synchronous=FULL", "PRAGMA synchronous=NORMAL"]
+    assert sent.index("PRAGMA synchronous=FULL") < inserts[0] < sent.index("PRAGMA synchronous=NORMAL") < inserts[1]
+
+
+def test_a_batch_is_committed_at_its_byte_limit_before_its_message_limit(triager, fresh_store, monkeypatch):
+    raws = [build_message(NOTICE, message_id=f"<big{n}@x>") for n in range(5)]
+    monkeypatch.setattr(ingest_module, "BATCH_BYTES", 2 * len(raws[0]) + 1)  # three messages pass it
+    committed: list[int] = []
+    ingest(_messages(*raws), triager, fresh_store, on_commit=lambda _connection, batch: committed.append(len(batch)))
+    assert committed == [3, 2] and fresh_store.count() == 5
+
+
+def test_a_batch_is_committed_once_it_has_been_open_for_its_time_limit(triager, fresh_store, monkeypatch):
+    monkeypatch.setattr(ingest_module, "BATCH_SECONDS", 0.0)  # every message is past it as soon as it is triaged
+    committed: list[int] = []
+    ingest(_messages(*(build_message(NOTICE, message_id=f"<slow{n}@x>") for n in range(3))), triager, fresh_store, on_commit=lambda _connection, batch: committed.append(len(batch)))
+    assert committed == [1, 1, 1]
+
+
+def test_the_sqlite_write_ahead_log_is_copied_into_the_database_by_the_store_itself(triager, tmp_path):
+    database = tmp_path / "store.db"
+    store = Store(f"sqlite:///{database}")
+    before = database.stat().st_size
+    raws = [build_message(NOTICE + "\n" + "x" * 4000, message_id=f"<wal{n}@x>") for n in range(200)]
+    ingest(_messages(*raws), triager, store)
+    # 200 messages of 4 KiB are far below the automatic checkpoint's 64 MiB: only the store's own
+    # checkpoint moves them into the file while the store is open (closing it would checkpoint too)
+    deadline = time.monotonic() + 10
+    while database.stat().st_size - before <= sum(len(raw) for raw in raws) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    grown = database.stat().st_size - before
+    store.close()
+    assert grown > sum(len(raw) for raw in raws)

@@ -30,6 +30,8 @@ import tests.test_store as sqlite_suite
 
 # The SQLite suite, run again here: its tests ask for `fresh_store`, which this module overrides.
 from tests.test_store import (  # noqa: F401
+    test_a_batch_is_committed_at_its_byte_limit_before_its_message_limit,
+    test_a_batch_is_committed_once_it_has_been_open_for_its_time_limit,
     test_failures_are_stored_with_their_reason_and_replayable,
     test_no_settle_without_a_store,
     test_raw_bytes_are_kept_for_reprocessing,

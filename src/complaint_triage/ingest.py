@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import time
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Callable, Iterable, Iterator
 
 from sqlalchemy.engine import Connection
@@ -13,7 +13,15 @@ from complaint_triage.models import RawMessage, TriageRecord
 from complaint_triage.pipeline import Triager, failed_record
 from complaint_triage.store import Store
 
-BATCH_SIZE = 100
+# A batch is committed at BATCH_SIZE messages, BATCH_BYTES of raw mail or BATCH_SECONDS after its
+# first message, whichever comes first. Without triage (a first sync that only stores, a
+# benchmark) the count bounds it and a commit's fixed cost (statement set-up, checkpoint and status
+# rows, case look-ups) is spread thin; with triage at a few ms a message, the time bounds it, so
+# records reach the store and the checkpoint advances every second, and a crash repeats at most
+# that much work. The byte bound keeps a batch of large messages a few MiB in memory.
+BATCH_SIZE = 500
+BATCH_BYTES = 16 * 1024 * 1024
+BATCH_SECONDS = 1.0
 _worker_triager: Triager | None = None  # set in the parent before forking, inherited by workers
 
 
@@ -55,8 +63,15 @@ def _triage_in_worker(message: RawMessage) -> TriageRecord:
 
 
 def _batches(messages: Iterable[RawMessage], size: int) -> Iterator[list[RawMessage]]:
-    iterator = iter(messages)
-    while batch := list(islice(iterator, size)):
+    batch: list[RawMessage] = []
+    held = 0
+    for message in messages:
+        batch.append(message)
+        held += len(message.raw)
+        if len(batch) >= size or held >= BATCH_BYTES:
+            yield batch
+            batch, held = [], 0
+    if batch:
         yield batch
 
 
@@ -88,27 +103,36 @@ def ingest(
     batch_size: int = BATCH_SIZE,
     workers: int = 1,
     on_commit: Callable[[Connection, list[RawMessage]], None] | None = None,
+    durable: bool = False,
 ) -> IngestSummary:
-    """Triage every message; commit each batch (with ON_COMMIT's writes, e.g. a checkpoint), then let the source settle it."""
+    """Triage every message; commit each batch (with ON_COMMIT's writes, e.g. a checkpoint), then let the source settle it.
+
+    DURABLE: the source flags or moves mail once it is committed, so each commit must survive a
+    power loss before that happens (see Store.save_many).
+    """
     summary = IngestSummary()
     batch: list[tuple[RawMessage, TriageRecord]] = []
+    held, opened = 0, 0.0
     for message, record in triage_stream(messages, triager, workers, batch_size):
         summary.add(record)
         if on_record is not None:
             on_record(record)
+        if not batch:
+            opened = time.monotonic()
         batch.append((message, record))
-        if len(batch) >= batch_size:
-            _commit(batch, store, settle, summary, on_commit)
-            batch = []
-    _commit(batch, store, settle, summary, on_commit)
+        held += len(message.raw)
+        if len(batch) >= batch_size or held >= BATCH_BYTES or time.monotonic() - opened >= BATCH_SECONDS:
+            _commit(batch, store, settle, summary, on_commit, durable)
+            batch, held = [], 0
+    _commit(batch, store, settle, summary, on_commit, durable)
     return summary
 
 
-def _commit(batch, store: Store | None, settle, summary: IngestSummary, on_commit=None) -> None:
+def _commit(batch, store: Store | None, settle, summary: IngestSummary, on_commit=None, durable: bool = False) -> None:
     if not batch:
         return
     committed = [message for message, _ in batch]
     if store is not None:
-        summary.stored += store.save_many(batch, None if on_commit is None else lambda connection: on_commit(connection, committed))
+        summary.stored += store.save_many(batch, None if on_commit is None else lambda connection: on_commit(connection, committed), durable=durable)
     if settle is not None and store is not None:  # a mailbox is touched only after its records are committed
         settle(committed)

@@ -96,6 +96,11 @@ class ImapSource:
         return self.settings.watch
 
     @property
+    def touches_mailbox(self) -> bool:
+        """True when committed mail is flagged or moved (so its commit must be durable first)."""
+        return self.settings.after != "keep"
+
+    @property
     def backlog(self) -> int:
         """Messages the last poll found and did not commit."""
         return max(0, self.found - self.committed)
@@ -160,7 +165,7 @@ class ImapSource:
         self._open(client, folder)  # settle may have selected another folder while we were suspended
         fetched = self._ahead.take(uids)
         if fetched is None:
-            fetched = client.fetch(uids, ["BODY.PEEK[]"])
+            fetched = self._ahead.fetch(client, uids)
         if ahead:
             self._ahead.send(client, ahead)
         for uid in uids:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shlex
 import socket
 import ssl
@@ -76,7 +78,23 @@ def connect(settings: SourceSettings) -> IMAPClient:
         except BaseException:
             close_quietly(client)
             raise
+    quiet_protocol_trace(client)
     return client
+
+
+# imapclient routes imaplib's protocol trace to this logger and turns the trace fully on (level 5).
+PROTOCOL_TRACE = logging.getLogger("imapclient.imaplib")
+
+
+def quiet_protocol_trace(client: IMAPClient) -> None:
+    """Turn imaplib's protocol trace off unless its logger prints debug lines.
+
+    At trace level 5 imaplib formats the repr of every line it reads, and of every fetched body,
+    for a debug line the logger then drops: about 25 µs of the 58 µs it takes to fetch a 2 KiB
+    message. The trace stays on when someone asks for debug logs of `imapclient.imaplib`.
+    """
+    if not PROTOCOL_TRACE.isEnabledFor(logging.DEBUG):
+        client._imap.debug = 0
 
 
 def close_quietly(client: IMAPClient) -> None:
@@ -152,7 +170,14 @@ class FetchAhead:
         if status != "OK":
             raise IMAPClientError(f"UID FETCH failed: {data}")
         _status, data = client._imap._untagged_response(status, data, "FETCH")
-        self._answer = parse_fetch_response(data, client.normalise_times, True)
+        self._answer = bodies_only(data)
+        if self._answer is None:
+            self._answer = parse_fetch_response(data, client.normalise_times, True)
+
+    def fetch(self, client: IMAPClient, uids: list[int]) -> dict[int, dict]:
+        """The bodies of UIDS, asked for and read now."""
+        self.send(client, uids)
+        return self.take(uids) or {}
 
     def take(self, uids: list[int]) -> dict[int, dict] | None:
         """The bodies of exactly UIDS when they were asked for ahead (by UID; unsolicited responses dropped), else None."""
@@ -166,3 +191,31 @@ class FetchAhead:
     def forget(self) -> None:
         """Drop what was asked for (the connection was closed, or the poll ended before it was needed)."""
         self._client, self._tag, self._uids, self._answer = None, None, [], None
+
+
+# One message of a UID FETCH (BODY.PEEK[]) answer as imaplib hands it on: the line that announces the
+# literal ("12 (UID 12 BODY[] {2367}"), the literal, then the rest of the line (")", or " UID 12)" from
+# a server that names the UID after the body).
+_BODY_HEAD = re.compile(rb"(\d+) \((?:UID (\d+) )?BODY\[\] \{(\d+)\}\Z")
+_BODY_TAIL = re.compile(rb"(?: UID (\d+))?\)\Z")
+
+
+def bodies_only(data: list) -> dict[int, dict] | None:
+    """The answer of a body fetch read straight from imaplib's data when it holds nothing but UIDs and bodies, else None.
+
+    imapclient's general response parser tokenises every answer in Python, about 20 µs of a 2 KiB
+    message's fetch; an answer of this one shape needs two regular expressions. Anything else (a
+    flag change another session made, another order of items) is None, for imapclient to parse.
+    """
+    answer: dict[int, dict] = {}
+    items = iter(data)
+    for head in items:
+        tail = next(items, None)
+        if type(head) is not tuple or not isinstance(tail, bytes):
+            return None
+        first, last = _BODY_HEAD.match(head[0]), _BODY_TAIL.match(tail)
+        if first is None or last is None or (first[2] is None) == (last[1] is None) or int(first[3]) != len(head[1]):
+            return None
+        uid = int(first[2] or last[1])
+        answer[uid] = {b"SEQ": int(first[1]), b"BODY[]": head[1]}
+    return answer
