@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from sqlalchemy.engine import Connection
 
@@ -22,6 +22,7 @@ from complaint_triage.store import Store
 BATCH_SIZE = 500
 BATCH_BYTES = 16 * 1024 * 1024
 BATCH_SECONDS = 1.0
+T = TypeVar("T")
 _worker_triager: Triager | None = None  # set in the parent before forking, inherited by workers
 
 
@@ -62,17 +63,24 @@ def _triage_in_worker(message: RawMessage) -> TriageRecord:
     return triage_message(_worker_triager, message)
 
 
-def _batches(messages: Iterable[RawMessage], size: int) -> Iterator[list[RawMessage]]:
-    batch: list[RawMessage] = []
-    held = 0
-    for message in messages:
-        batch.append(message)
-        held += len(message.raw)
-        if len(batch) >= size or held >= BATCH_BYTES:
+def _batches(items: Iterable[T], size: int, raw_of: Callable[[T], bytes], seconds: float | None = None) -> Iterator[list[T]]:
+    """ITEMS in lists of at most SIZE items or BATCH_BYTES of raw mail; with SECONDS, also cut once a list has been open that long."""
+    batch: list[T] = []
+    held, opened = 0, 0.0
+    for item in items:
+        if not batch:
+            opened = time.monotonic()
+        batch.append(item)
+        held += len(raw_of(item))
+        if len(batch) >= size or held >= BATCH_BYTES or (seconds is not None and time.monotonic() - opened >= seconds):
             yield batch
             batch, held = [], 0
     if batch:
         yield batch
+
+
+def _raw(message: RawMessage) -> bytes:
+    return message.raw
 
 
 def triage_stream(messages: Iterable[RawMessage], triager: Triager, workers: int = 1, batch_size: int = BATCH_SIZE) -> Iterator[tuple[RawMessage, TriageRecord]]:
@@ -85,7 +93,7 @@ def triage_stream(messages: Iterable[RawMessage], triager: Triager, workers: int
     _worker_triager = triager
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         pending = None
-        for batch in _batches(messages, batch_size):
+        for batch in _batches(messages, batch_size, _raw):
             submitted = (batch, pool.map_async(_triage_in_worker, batch, chunksize=max(1, len(batch) // (workers * 4))))
             if pending is not None:
                 yield from zip(pending[0], pending[1].get())
@@ -111,20 +119,16 @@ def ingest(
     power loss before that happens (see Store.save_many).
     """
     summary = IngestSummary()
-    batch: list[tuple[RawMessage, TriageRecord]] = []
-    held, opened = 0, 0.0
-    for message, record in triage_stream(messages, triager, workers, batch_size):
-        summary.add(record)
-        if on_record is not None:
-            on_record(record)
-        if not batch:
-            opened = time.monotonic()
-        batch.append((message, record))
-        held += len(message.raw)
-        if len(batch) >= batch_size or held >= BATCH_BYTES or time.monotonic() - opened >= BATCH_SECONDS:
-            _commit(batch, store, settle, summary, on_commit, durable)
-            batch, held = [], 0
-    _commit(batch, store, settle, summary, on_commit, durable)
+
+    def counted(pairs: Iterator[tuple[RawMessage, TriageRecord]]) -> Iterator[tuple[RawMessage, TriageRecord]]:
+        for message, record in pairs:
+            summary.add(record)
+            if on_record is not None:
+                on_record(record)
+            yield message, record
+
+    for batch in _batches(counted(triage_stream(messages, triager, workers, batch_size)), batch_size, lambda pair: pair[0].raw, BATCH_SECONDS):
+        _commit(batch, store, settle, summary, on_commit, durable)
     return summary
 
 

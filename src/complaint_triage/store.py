@@ -133,12 +133,15 @@ class JournalKeeper:
         self.engine = engine
         self._wake, self._stopping = threading.Event(), False
         self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()  # sources poll in threads of their own: one keeper for all
 
     def wake(self) -> None:
         """Ask for a checkpoint soon (the thread starts with the first commit)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True)
-            self._thread.start()
+        with self._starting:
+            if self._thread is None:
+                self._stopping = False
+                self._thread = threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True)
+                self._thread.start()
         self._wake.set()
 
     def _run(self) -> None:
@@ -152,11 +155,12 @@ class JournalKeeper:
 
     def stop(self) -> None:
         """Finish a checkpoint in progress and end the thread."""
-        if self._thread is not None:
+        with self._starting:
+            thread, self._thread = self._thread, None
             self._stopping = True
             self._wake.set()
-            self._thread.join()
-            self._thread = None
+        if thread is not None:
+            thread.join()
 
 
 class Store:
