@@ -43,6 +43,7 @@ from sqlalchemy.engine import Engine  # noqa: E402
 from complaint_triage.ingest import BATCH_SIZE  # noqa: E402
 from complaint_triage.store import Store  # noqa: E402
 from complaint_triage.tables import folder_checkpoints, messages  # noqa: E402
+from benchmarks.measure import peak_rss_kib  # noqa: E402
 from tests.dovecot import PASSWORD, Dovecot, dovecot_available  # noqa: E402
 
 PASSWORD_ENV = "COMPLAINT_TRIAGE_CRASH_IMAP_PASSWORD"
@@ -130,15 +131,6 @@ class Worker:
         self.peak_rss_kib = peak_rss_kib(self.process.pid)
         self.process.send_signal(how)
         return self.process.wait(timeout=60)
-
-
-def peak_rss_kib(pid: int) -> int:
-    """The process's peak resident set since its exec (VmHWM), in KiB; 0 when it is gone."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
 
 
 @dataclass
