@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from complaint_triage.pipeline import default_triager
 from complaint_triage.store import Store
@@ -60,3 +61,10 @@ def fixture_files() -> list[Path]:
     found = sorted(FIXTURES.glob("*.eml"))
     assert found, f"no fixture mails in {FIXTURES}"
     return found
+
+
+def sql_statements(store: Store) -> list[str]:
+    """Every SQL statement the store's engine sends from now on, in order."""
+    sent: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda _connection, _cursor, statement, *_rest: sent.append(statement))
+    return sent

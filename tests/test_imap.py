@@ -15,7 +15,6 @@ from datetime import timedelta
 
 import pytest
 from imapclient.response_parser import parse_fetch_response
-from sqlalchemy import event
 
 from complaint_triage.errors import SourceAuthError, SourceError, TransientSourceError
 from complaint_triage.ingest import ingest
@@ -24,7 +23,7 @@ from complaint_triage.settings import Settings, SourceSettings
 from complaint_triage.sources.imap import ImapSource, plan_fetches
 from complaint_triage.sources.imap_session import bodies_only, connect
 from complaint_triage.store import Store
-from tests.conftest import fixture_files, require_service
+from tests.conftest import fixture_files, require_service, sql_statements
 from tests.dovecot import LEGACY_HOST, PASSWORD, Dovecot, dovecot_available
 from tests.imap_fixtures import PASSWORD_ENV, Mailbox, checkpoints, dovecot, imap_password, mailbox, message_of_size, sample_messages  # noqa: F401
 
@@ -246,8 +245,7 @@ def test_any_other_fetch_answer_is_left_to_imapclient(data):
 
 def test_a_source_that_flags_or_moves_commits_durably_first(mailbox, triager, fresh_store):
     mailbox.append(sample_messages(3, "durable"))
-    sent: list[str] = []
-    event.listen(fresh_store.engine, "before_cursor_execute", lambda _connection, _cursor, statement, *_rest: sent.append(statement))
+    sent = sql_statements(fresh_store)
     for after, expected in (("keep", "PRAGMA synchronous=NORMAL"), ("seen", "PRAGMA synchronous=FULL")):
         sent.clear()
         service = Service(Settings(sources=[mailbox.settings(name=f"box-{after}", after=after)]), store=fresh_store, triager=triager)

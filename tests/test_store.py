@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import event
-
 from complaint_triage import ingest as ingest_module
 from complaint_triage.ingest import ingest
 from complaint_triage.models import RawMessage
 from complaint_triage.store import Store
+from tests.conftest import sql_statements
 from tests.mail import NOTICE, build_message
 
 
@@ -67,15 +66,8 @@ def test_sqlite_uses_wal(fresh_store):
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
-def _statements(store) -> list[str]:
-    """Every SQL statement the store's engine sends from now on."""
-    sent: list[str] = []
-    event.listen(store.engine, "before_cursor_execute", lambda _connection, _cursor, statement, *_rest: sent.append(statement))
-    return sent
-
-
 def test_sqlite_commits_before_a_mailbox_is_touched_wait_for_the_disk(triager, fresh_store):
-    sent = _statements(fresh_store)
+    sent = sql_statements(fresh_store)
     ingest(_messages(build_message(NOTICE, message_id="<durable@x>")), triager, fresh_store, settle=lambda _batch: None, durable=True)
     ingest(_messages(build_message(NOTICE, message_id="<relaxed@x>")), triager, fresh_store)
     pragmas = [statement for statement in sent if statement.startswith("PRAGMA synchronous")]
