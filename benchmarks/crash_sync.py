@@ -40,7 +40,6 @@ from imapclient import SEEN  # noqa: E402
 from sqlalchemy import create_engine, func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
-from complaint_triage.ingest import BATCH_SIZE  # noqa: E402
 from complaint_triage.store import Store  # noqa: E402
 from complaint_triage.tables import folder_checkpoints, messages  # noqa: E402
 from benchmarks.measure import peak_rss_kib  # noqa: E402
@@ -58,8 +57,9 @@ def worker_command(*arguments: str) -> list[str]:
     return [str(script), *arguments] if script.is_file() else [sys.executable, "-m", "complaint_triage.cli", *arguments]
 
 
-def service_config(store_url: str, server: Dovecot, mailboxes: dict[str, str], poll_seconds: int, reports_dir: Path, password_env: str = PASSWORD_ENV) -> str:
-    """A service config: the store, one IMAP source per MAILBOXES entry (source name -> user) polled every POLL_SECONDS, committed mail marked seen."""
+def service_config(store_url: str, server: Dovecot, mailboxes: dict[str, str], poll_seconds: int, reports_dir: Path, password_env: str = PASSWORD_ENV,
+                   commit_seconds: float = 1.0) -> str:
+    """A service config: the store (committing every COMMIT_SECONDS at the latest), one IMAP source per MAILBOXES entry (source name -> user) polled every POLL_SECONDS, committed mail marked seen."""
     sources = "".join(f"""
 [[sources]]
 name = "{name}"
@@ -76,6 +76,7 @@ timeout_seconds = 10
     return f"""
 [store]
 url = {json.dumps(store_url)}
+commit_seconds = {commit_seconds}
 {sources}
 [schedule]
 poll_every = "{poll_seconds}s"
@@ -86,10 +87,10 @@ formats = ["json"]
 """
 
 
-def write_config(directory: Path, server: Dovecot, user: str, store_url: str) -> Path:
+def write_config(directory: Path, server: Dovecot, user: str, store_url: str, commit_seconds: float = 1.0) -> Path:
     """The crash run's config: one IMAP source on USER's mailbox, polled every second."""
     path = directory / "crash.toml"
-    path.write_text(service_config(store_url, server, {SOURCE: user}, 1, directory / "reports"))
+    path.write_text(service_config(store_url, server, {SOURCE: user}, 1, directory / "reports", commit_seconds=commit_seconds))
     return path
 
 
@@ -207,50 +208,51 @@ class CrashFigures:
 
 @dataclass
 class SyncPace:
-    """How fast a freshly started worker commits: seconds to its first commit, then between commits (learnt round by round)."""
+    """How fast a freshly started worker syncs: seconds before its first commit, then messages per second (learnt round by round)."""
 
-    first_commit: float = 1.0
-    fastest_first_commit: float = 1.0
-    between_commits: float = 0.6
+    first_commit: float = 1.5  # from "service started" to the first commit: the poll's start and one commit's worth of triage
+    rate: float = 150.0  # messages committed per second once commits flow
 
     def kill_delay(self, rng: random.Random, remaining: int, kills_left: int) -> float:
-        """Seconds to let a worker sync before the kill: random, about its start plus an even share of the batches left, and short of the last commit."""
-        batches = -(-remaining // BATCH_SIZE)
-        share = batches / (kills_left + 1) * self.between_commits
-        before_the_last = 0.8 * (self.fastest_first_commit + max(0, batches - 1) * self.between_commits)
-        return rng.uniform(0.0, min(2.0 * (self.first_commit + share), before_the_last))
+        """Seconds to let a worker sync before the kill: random, within an even share of the sync left, and short of its end."""
+        left = self.first_commit + remaining / self.rate  # the whole sync, were the worker left alone
+        return rng.uniform(0.0, min(2.0 * left / (kills_left + 2), 0.8 * left))
 
-    def learn(self, commit_times: list[float]) -> None:
-        """Move the estimates halfway towards what one round showed (seconds after the start of each commit seen)."""
-        if commit_times:
-            self.first_commit = (self.first_commit + commit_times[0]) / 2
-            self.fastest_first_commit = min(self.fastest_first_commit, commit_times[0])
-        if len(commit_times) > 1:
-            self.between_commits = (self.between_commits + (commit_times[-1] - commit_times[0]) / (len(commit_times) - 1)) / 2
+    def learn(self, commits: list[tuple[float, int]], before: int, waited: float) -> None:
+        """Move the estimates halfway towards one round: (seconds after its start, records stored) at each commit seen in WAITED seconds."""
+        if not commits:  # killed before its first commit: that comes later than thought, if at all sooner than WAITED
+            self.first_commit = max(self.first_commit, waited)
+            return
+        self.first_commit = commits[0][0]  # the latest round tells best: the start varies less than the kill times
+        if len(commits) > 1:
+            (start, first), (end, last) = commits[0], commits[-1]
+            self.rate = (self.rate + (last - first) / max(end - start, 1e-3)) / 2
 
 
-def commits_during(view: "StoreView", seconds: float, before: int) -> list[float]:
-    """Wait SECONDS, noting when the record count grew (seconds from the start): the kill time itself stays random."""
-    start, seen, times = time.monotonic(), before, []
+def commits_during(view: "StoreView", seconds: float, before: int) -> list[tuple[float, int]]:
+    """Wait SECONDS, noting when the record count grew (seconds from the start) and to what: the kill time itself stays random."""
+    start, seen, commits = time.monotonic(), before, []
     while (elapsed := time.monotonic() - start) < seconds:
         if (count := view.stored()) > seen:
-            seen, times = count, times + [elapsed]
+            seen, commits = count, commits + [(elapsed, count)]
         time.sleep(min(0.05, max(0.0, seconds - elapsed)))
-    return times
+    return commits
 
 
-def crash_sync(server: Dovecot, user: str, message_ids: set[str], store_url: str, workdir: Path, kills: int, seed: int = 1) -> CrashFigures:
+def crash_sync(server: Dovecot, user: str, message_ids: set[str], store_url: str, workdir: Path, kills: int, seed: int = 1,
+               commit_seconds: float = 1.0) -> CrashFigures:
     """Sync USER's mailbox with KILLS workers killed at random points, then one run to the end; count what went wrong."""
-    rng, figures, pace = random.Random(seed), CrashFigures(len(message_ids)), SyncPace()
+    rng, figures, pace = random.Random(seed), CrashFigures(len(message_ids)), SyncPace(first_commit=0.5 + commit_seconds)
     Store(store_url).close()  # the tables exist before the first worker, as after an install
-    config, view = write_config(workdir, server, user, store_url), StoreView(create_engine(store_url))
+    config, view = write_config(workdir, server, user, store_url, commit_seconds), StoreView(create_engine(store_url))
     uids, started, peaks = server.uids(user), time.perf_counter(), []
     try:
         for round_ in range(kills):
             before = view.stored()
             with Worker.start(config, workdir / f"worker-{round_}.log") as worker:
                 worker.wait_started()
-                pace.learn(commits_during(view, pace.kill_delay(rng, len(uids) - before, kills - round_ - 1), before))
+                delay = pace.kill_delay(rng, len(uids) - before, kills - round_ - 1)
+                pace.learn(commits_during(view, delay, before), before, delay)
                 if worker.end(signal.SIGKILL) != -signal.SIGKILL:
                     raise RuntimeError(f"the worker ended by itself: {worker.log_path.read_text(errors='replace')[-2000:]}")
             peaks.append(worker.peak_rss_kib)
@@ -315,6 +317,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--commit-seconds", type=float, default=1.0, help="The workers' [store] commit_seconds.")
     parser.add_argument("--postgres", action="store_true", help="Store in a fresh schema on the test PostgreSQL instead of SQLite.")
     args = parser.parse_args()
     if not dovecot_available():
@@ -328,7 +331,7 @@ def main() -> None:
         server.append(user, sample_messages(args.messages, tag))
         with tempfile.TemporaryDirectory() as scratch, store_url_for(args.postgres, Path(scratch)) as url:
             print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; store: {'PostgreSQL' if args.postgres else 'SQLite'}; seed {args.seed}")
-            figures = crash_sync(server, user, {f"<{tag}-{n}@test.example>" for n in range(args.messages)}, url, Path(scratch), args.kills, args.seed)
+            figures = crash_sync(server, user, {f"<{tag}-{n}@test.example>" for n in range(args.messages)}, url, Path(scratch), args.kills, args.seed, args.commit_seconds)
     finally:
         server.destroy()
     print("\n".join(figures.lines()))

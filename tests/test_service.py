@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 from complaint_triage.checkpoints import Checkpoints
 from complaint_triage.cli import cli
@@ -24,7 +25,7 @@ from complaint_triage.leases import FileLeases
 from complaint_triage.service import Service
 from complaint_triage.settings import Settings
 from complaint_triage.store import Store
-from tests.conftest import fixture_files
+from tests.conftest import fixture_files, sql_statements
 from tests.dovecot import PASSWORD
 from tests.imap_fixtures import PASSWORD_ENV, checkpoints, dovecot, imap_password, mailbox, sample_messages  # noqa: F401
 
@@ -167,6 +168,21 @@ def test_saved_mail_sources_are_polled_and_not_triaged_again(triager, fresh_stor
     first, second = service.poll_all(), service.poll_all()
     assert (first[0].summary.triaged + first[0].summary.failed, second[0].summary.triaged) == (3, 0)
     assert {row["attempts"] for row in fresh_store.rows()} == {1}
+
+
+@pytest.mark.parametrize(("commit_seconds", "commits"), [(60.0, 1), (1e-6, 3)])
+def test_the_store_commit_interval_sets_how_often_a_poll_commits(commit_seconds, commits, triager, fresh_store, tmp_path):
+    for path in fixture_files()[:3]:
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    sent = sql_statements(fresh_store)
+    settings = Settings(sources=[{"name": "saved", "type": "directory", "path": str(tmp_path)}], store={"url": fresh_store.url, "commit_seconds": commit_seconds})
+    Service(settings, store=fresh_store, triager=triager).poll_all()
+    assert sum(statement.startswith("INSERT INTO messages") for statement in sent) == commits
+
+
+def test_a_commit_interval_of_zero_is_refused():
+    with pytest.raises(ValidationError):
+        Settings(store={"commit_seconds": 0})
 
 
 def test_a_missing_saved_mail_path_is_an_error_of_that_source_only(triager, fresh_store, tmp_path):

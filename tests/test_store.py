@@ -84,10 +84,10 @@ def test_a_batch_is_committed_at_its_byte_limit_before_its_message_limit(triager
     assert committed == [3, 2] and fresh_store.count() == 5
 
 
-def test_a_batch_is_committed_once_it_has_been_open_for_its_time_limit(triager, fresh_store, monkeypatch):
-    monkeypatch.setattr(ingest_module, "BATCH_SECONDS", 0.0)  # every message is past it as soon as it is triaged
+def test_a_batch_is_committed_once_it_has_been_open_for_its_time_limit(triager, fresh_store):
     committed: list[int] = []
-    ingest(_messages(*(build_message(NOTICE, message_id=f"<slow{n}@x>") for n in range(3))), triager, fresh_store, on_commit=lambda _connection, batch: committed.append(len(batch)))
+    ingest(_messages(*(build_message(NOTICE, message_id=f"<slow{n}@x>") for n in range(3))), triager, fresh_store,
+           on_commit=lambda _connection, batch: committed.append(len(batch)), batch_seconds=1e-9)  # every message is past it once triaged
     assert committed == [1, 1, 1]
 
 

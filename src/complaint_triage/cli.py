@@ -104,7 +104,8 @@ def process(paths: tuple[str, ...], output_format: str, config: str | None, no_s
 
         summary = IngestSummary()
         for source in sources:
-            summary.merge(ingest(source.fetch_messages(), triager, store, on_record=on_record, settle=source.settle, workers=workers))
+            summary.merge(ingest(source.fetch_messages(), triager, store, on_record=on_record, settle=source.settle, workers=workers,
+                                 batch_seconds=settings.store.commit_seconds))
     if table is not None:
         Console(width=None if sys.stdout.isatty() else 200).print(table)
     _finish(summary, store)
@@ -129,7 +130,7 @@ def reprocess(config: str | None, failed_only: bool) -> None:
     messages = list(store.raw_messages(failed_only=failed_only))
     with _progress() as progress:
         task = progress.add_task("triage", total=len(messages))
-        summary = ingest(messages, _triager(settings), store, on_record=lambda _r: progress.advance(task))
+        summary = ingest(messages, _triager(settings), store, on_record=lambda _r: progress.advance(task), batch_seconds=settings.store.commit_seconds)
     _finish(summary, store)
 
 

@@ -14,7 +14,7 @@ from complaint_triage.pipeline import Triager, failed_record
 from complaint_triage.store import Store
 
 # A batch is committed at BATCH_SIZE messages, BATCH_BYTES of raw mail or BATCH_SECONDS after its
-# first message, whichever comes first. Without triage (a first sync that only stores, a
+# first message (`[store] commit_seconds`), whichever comes first. Without triage (a first sync that only stores, a
 # benchmark) the count bounds it and a commit's fixed cost (statement set-up, checkpoint and status
 # rows, case look-ups) is spread thin; with triage at a few ms a message, the time bounds it, so
 # records reach the store and the checkpoint advances every second, and a crash repeats at most
@@ -112,11 +112,13 @@ def ingest(
     workers: int = 1,
     on_commit: Callable[[Connection, list[RawMessage]], None] | None = None,
     durable: bool = False,
+    batch_seconds: float = BATCH_SECONDS,
 ) -> IngestSummary:
     """Triage every message; commit each batch (with ON_COMMIT's writes, e.g. a checkpoint), then let the source settle it.
 
     DURABLE: the source flags or moves mail once it is committed, so each commit must survive a
-    power loss before that happens (see Store.save_many).
+    power loss before that happens (see Store.save_many). BATCH_SECONDS: how long a batch may
+    stay open before it is committed.
     """
     summary = IngestSummary()
 
@@ -127,7 +129,7 @@ def ingest(
                 on_record(record)
             yield message, record
 
-    for batch in _batches(counted(triage_stream(messages, triager, workers, batch_size)), batch_size, lambda pair: pair[0].raw, BATCH_SECONDS):
+    for batch in _batches(counted(triage_stream(messages, triager, workers, batch_size)), batch_size, lambda pair: pair[0].raw, batch_seconds):
         _commit(batch, store, settle, summary, on_commit, durable)
     return summary
 

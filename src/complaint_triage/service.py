@@ -168,7 +168,7 @@ class Service:
         if not isinstance(source, ImapSource):  # saved mail has no checkpoint: skip what is stored
             messages = (message for message in messages if not self.store.has_message(header_identity(message.raw)))
         return ingest(self._until_stopped(messages, lease), self.triager, self.store, settle=source.settle, on_commit=self._committer(source, lease),
-                      durable=getattr(source, "touches_mailbox", False))
+                      durable=getattr(source, "touches_mailbox", False), batch_seconds=self.settings.store.commit_seconds)
 
     def _until_stopped(self, messages: Iterable[RawMessage], lease: Lease) -> Iterator[RawMessage]:
         """The messages until a stop is asked for or the lease is found lost: ingest then commits what it holds and returns."""

@@ -48,6 +48,9 @@ def refuse_inline_secrets(data: Any, keys: tuple[str, ...], advice: str) -> Any:
 
 class StoreSettings(BaseModel):
     url: str = "sqlite:///var/complaint-triage.db"
+    # Triaged mail is committed in batches, each at the latest this long after its first message:
+    # how soon records reach the store, and how much work a crash can make the worker repeat.
+    commit_seconds: float = Field(default=1.0, gt=0, le=600)
 
 
 class SourceSettings(BaseModel):
