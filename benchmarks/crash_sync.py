@@ -40,9 +40,9 @@ from imapclient import SEEN  # noqa: E402
 from sqlalchemy import create_engine, func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
+from benchmarks.measure import peak_rss_kib  # noqa: E402
 from complaint_triage.store import Store  # noqa: E402
 from complaint_triage.tables import folder_checkpoints, messages  # noqa: E402
-from benchmarks.measure import peak_rss_kib  # noqa: E402
 from tests.dovecot import PASSWORD, Dovecot, dovecot_available  # noqa: E402
 
 PASSWORD_ENV = "COMPLAINT_TRIAGE_CRASH_IMAP_PASSWORD"
@@ -218,9 +218,9 @@ class SyncPace:
         left = self.first_commit + remaining / self.rate  # the whole sync, were the worker left alone
         return rng.uniform(0.0, min(2.0 * left / (kills_left + 2), 0.8 * left))
 
-    def learn(self, commits: list[tuple[float, int]], before: int, waited: float) -> None:
-        """Move the estimates halfway towards one round: (seconds after its start, records stored) at each commit seen in WAITED seconds."""
-        if not commits:  # killed before its first commit: that comes later than thought, if at all sooner than WAITED
+    def learn(self, commits: list[tuple[float, int]], waited: float) -> None:
+        """Update the estimates from one round: (seconds after its start, records stored) at each commit seen in WAITED seconds; the rate moves halfway."""
+        if not commits:  # killed before its first commit: that one comes later than WAITED
             self.first_commit = max(self.first_commit, waited)
             return
         self.first_commit = commits[0][0]  # the latest round tells best: the start varies less than the kill times
@@ -252,7 +252,7 @@ def crash_sync(server: Dovecot, user: str, message_ids: set[str], store_url: str
             with Worker.start(config, workdir / f"worker-{round_}.log") as worker:
                 worker.wait_started()
                 delay = pace.kill_delay(rng, len(uids) - before, kills - round_ - 1)
-                pace.learn(commits_during(view, delay, before), before, delay)
+                pace.learn(commits_during(view, delay, before), delay)
                 if worker.end(signal.SIGKILL) != -signal.SIGKILL:
                     raise RuntimeError(f"the worker ended by itself: {worker.log_path.read_text(errors='replace')[-2000:]}")
             peaks.append(worker.peak_rss_kib)

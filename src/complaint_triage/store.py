@@ -36,9 +36,7 @@ def _now() -> datetime:
 # checkpoints in a thread of its own after commits instead (JournalKeeper); the automatic
 # checkpoint stays as a backstop at 64 MiB.
 WAL_AUTOCHECKPOINT_PAGES = 16384
-
-
-SQLITE_BUSY_SECONDS = 30
+SQLITE_BUSY_SECONDS = 30  # how long a statement waits for another connection's lock
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
