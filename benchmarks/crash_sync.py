@@ -42,7 +42,7 @@ from sqlalchemy.engine import Engine  # noqa: E402
 
 from benchmarks.measure import peak_rss_kib  # noqa: E402
 from complaint_triage.store import Store  # noqa: E402
-from complaint_triage.tables import folder_checkpoints, messages  # noqa: E402
+from complaint_triage.store.tables import folder_checkpoints, messages  # noqa: E402
 from tests.dovecot import PASSWORD, Dovecot, dovecot_available  # noqa: E402
 
 PASSWORD_ENV = "COMPLAINT_TRIAGE_CRASH_IMAP_PASSWORD"

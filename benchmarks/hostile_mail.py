@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
-from complaint_triage.pipeline import default_triager  # noqa: E402
+from complaint_triage.pipeline.triage import default_triager  # noqa: E402
 from complaint_triage.store import Store  # noqa: E402
 from tests.test_hostile_mail import hostile_messages, triage_and_store  # noqa: E402
 

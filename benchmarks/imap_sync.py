@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from imapclient import IMAPClient  # noqa: E402
 
-from complaint_triage.cli_common import freeze_startup_heap  # noqa: E402
+from complaint_triage.cli.common import freeze_startup_heap  # noqa: E402
 from complaint_triage.ingest import BATCH_SIZE  # noqa: E402
-from complaint_triage.models import TriageRecord  # noqa: E402
-from complaint_triage.parse import message_identity  # noqa: E402
+from complaint_triage.records import TriageRecord  # noqa: E402
+from complaint_triage.pipeline.parse import message_identity  # noqa: E402
 from complaint_triage.service import Service  # noqa: E402
 from complaint_triage.settings import Settings  # noqa: E402
 from complaint_triage.store import Store  # noqa: E402

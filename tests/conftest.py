@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from complaint_triage.pipeline import default_triager
+from complaint_triage.pipeline.triage import default_triager
 from complaint_triage.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

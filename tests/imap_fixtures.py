@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from complaint_triage.checkpoints import Checkpoints
+from complaint_triage.store.checkpoints import Checkpoints
 from complaint_triage.settings import SourceSettings
 from tests.conftest import fixture_files, require_service
 from tests.dovecot import PASSWORD, Dovecot, dovecot_available

@@ -17,9 +17,9 @@ import pytest
 
 from complaint_triage import alerts
 from complaint_triage.ingest import ingest
-from complaint_triage.models import RawMessage
+from complaint_triage.records import RawMessage
 from complaint_triage.settings import AlertSettings, Settings
-from complaint_triage.tables import alerts as alerts_table
+from complaint_triage.store.tables import alerts as alerts_table
 from tests.conftest import FIXTURES, require_module, require_service
 from tests.dovecot import make_certificates
 

@@ -8,11 +8,11 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from complaint_triage.case_store import load_cases, set_status
+from complaint_triage.store.case_links import load_cases, set_status
 from complaint_triage.errors import CaseError
 from complaint_triage.ingest import ingest
-from complaint_triage.models import RawMessage
-from complaint_triage.report import summary_for_day
+from complaint_triage.records import RawMessage
+from complaint_triage.report.summary import summary_for_day
 from tests.mail import NOTICE, build_message
 
 RETRACTION = """Dear Amazon Notice Team,

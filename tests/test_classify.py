@@ -129,9 +129,9 @@ def test_clothing_class_against_electronics_is_a_class_signal(triager):
 
 
 def test_response_due_uses_configured_timezone():
-    from complaint_triage.domain import load_domain
-    from complaint_triage.nlp.build import load_pipeline
-    from complaint_triage.pipeline import Triager
+    from complaint_triage.pipeline.domain import load_domain
+    from complaint_triage.pipeline.nlp.build import load_pipeline
+    from complaint_triage.pipeline.triage import Triager
     from datetime import datetime, timezone
 
     raw = build_message(NOTICE, date=datetime(2026, 3, 3, 23, 30, tzinfo=timezone.utc))

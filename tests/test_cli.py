@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from complaint_triage.cli import cli
-from complaint_triage.schema import record_schema, shipped_schema
+from complaint_triage.records import record_schema, shipped_schema
 from tests.mail import NOTICE, build_message
 
 REQUIRED = set(record_schema()["required"])
@@ -124,4 +124,4 @@ def test_table_and_markdown_formats(mail_dir, config_file):
 
 
 def test_shipped_schema_matches_the_model():
-    assert shipped_schema() == record_schema(), "record.schema.json is stale: python -c 'from complaint_triage.schema import write_schema; write_schema()'"
+    assert shipped_schema() == record_schema(), "record.schema.json is stale: python -c 'from complaint_triage.records import write_schema; write_schema()'"

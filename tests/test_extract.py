@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from complaint_triage.parse import parse_email
+from complaint_triage.pipeline.parse import parse_email
 from tests.mail import NOTICE, build_message
 
 

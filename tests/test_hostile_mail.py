@@ -26,8 +26,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from complaint_triage.models import RawMessage, TriageRecord
-from complaint_triage.schema import shipped_schema
+from complaint_triage.records import RawMessage, TriageRecord
+from complaint_triage.records import shipped_schema
 from complaint_triage.store import Store
 from tests.conftest import in_ci, require_service
 from tests.mail import NOTICE, build_message
@@ -320,7 +320,7 @@ def test_regression_fixtures(triager, stores, path):
 _HEAVY_CHILD = r"""
 import json, sys, time
 from pathlib import Path
-from complaint_triage.pipeline import default_triager
+from complaint_triage.pipeline.triage import default_triager
 
 def status_kb(field):
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from complaint_triage.ingest import ingest
-from complaint_triage.models import RawMessage
+from complaint_triage.records import RawMessage
 from complaint_triage.report import render, summary_for_day
 from tests.conftest import ROOT, fixture_files, require_module, require_service
 from tests.mail import NOTICE, build_message
@@ -29,7 +29,7 @@ def _on_day(raw: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def summary_html(tmp_path_factory):
-    from complaint_triage.pipeline import default_triager
+    from complaint_triage.pipeline.triage import default_triager
     from complaint_triage.store import Store
 
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('html') / 'store.db'}")

@@ -9,10 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, select
 
-from complaint_triage.case_store import load_cases
-from complaint_triage.migrate import current_revision, head_revision
+from complaint_triage.store.case_links import load_cases
+from complaint_triage.store.migrate import current_revision, head_revision
 from complaint_triage.store import Store
-from complaint_triage.tables import messages, metadata
+from complaint_triage.store.tables import messages, metadata
 from tests.mail import NOTICE, build_message
 from tests.test_store_postgres import store_url  # noqa: F401 (the fixture: each backend)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import filecmp
 
-from complaint_triage.nlp.build import build_model, build_pipeline, load_pipeline
+from complaint_triage.pipeline.nlp.build import build_model, build_pipeline, load_pipeline
 from complaint_triage.resources import model_dir
 
 
@@ -36,9 +36,9 @@ def test_tokenizer_keeps_order_ids_whole_and_splits_cjk():
 
 def test_the_loaded_tokenizer_searches_suffixes_at_the_end_only_and_tokenises_as_the_built_one():
     """Searching the whole token for a suffix made unspaced CJK text quadratic (20,000 kanji: 36 s)."""
-    from complaint_triage.extract import extraction_text
-    from complaint_triage.nlp.tokenizer import SuffixAtEnd
-    from complaint_triage.parse import parse_email
+    from complaint_triage.pipeline.extract import extraction_text
+    from complaint_triage.pipeline.nlp.tokenizer import SuffixAtEnd
+    from complaint_triage.pipeline.parse import parse_email
     from tests.conftest import fixture_files
 
     loaded, built = load_pipeline(), build_pipeline()

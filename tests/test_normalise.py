@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from complaint_triage import normalise
-from complaint_triage.nlp.build import load_pipeline
-from complaint_triage.nlp.deadlines import stated_date, window_days
+from complaint_triage.pipeline import normalise
+from complaint_triage.pipeline.nlp.build import load_pipeline
+from complaint_triage.pipeline.nlp.deadlines import stated_date, window_days
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from complaint_triage.errors import ParseError
-from complaint_triage.parse import MAX_FORWARD_DEPTH, parse_email, split_quoted
+from complaint_triage.pipeline.parse import MAX_FORWARD_DEPTH, parse_email, split_quoted
 from tests.mail import NOTICE, build_message
 
 

@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from complaint_triage.checkpoints import Checkpoints
+from complaint_triage.store.checkpoints import Checkpoints
 from complaint_triage.cli import cli
-from complaint_triage.leases import FileLeases
+from complaint_triage.store.leases import FileLeases
 from complaint_triage.service import Service
 from complaint_triage.settings import Settings
 from complaint_triage.store import Store
@@ -153,7 +153,7 @@ def test_daily_report_is_written_in_every_format_and_a_missing_renderer_is_skipp
     files = fixture_files()[:3]
     settings = Settings(sources=[{"name": "saved", "type": "directory", "path": str(files[0].parent)}], reports={"dir": str(tmp_path / "reports"), "formats": ["html", "markdown", "json"]})
     service = Service(settings, store=fresh_store, triager=triager)
-    monkeypatch.setitem(sys.modules, "complaint_triage.html_report", None)  # as in a build without the HTML renderer
+    monkeypatch.setitem(sys.modules, "complaint_triage.report.html", None)  # as in a build without the HTML renderer
     written = service.write_daily_reports(date(2026, 3, 3))
     assert [path.name for path in written] == ["summary-2026-03-03.md", "summary-2026-03-03.json"]
     assert json.loads(written[1].read_text())["day"] == "2026-03-03"

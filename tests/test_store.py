@@ -6,7 +6,7 @@ import time
 
 from complaint_triage import ingest as ingest_module
 from complaint_triage.ingest import ingest
-from complaint_triage.models import RawMessage
+from complaint_triage.records import RawMessage
 from complaint_triage.store import Store
 from tests.conftest import sql_statements
 from tests.mail import NOTICE, build_message

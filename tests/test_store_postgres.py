@@ -20,8 +20,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from complaint_triage.ingest import ingest
-from complaint_triage.leases import leases_for
-from complaint_triage.models import RawMessage, TriageRecord
+from complaint_triage.store.leases import leases_for
+from complaint_triage.records import RawMessage, TriageRecord
 from complaint_triage.store import Store
 from tests.conftest import require_service
 from tests.mail import NOTICE, build_message
@@ -122,7 +122,7 @@ def test_records_round_trip_through_json_and_dates(triager, fresh_store):
 
 def _writer(url: str, start, messages: list[RawMessage], rounds: int) -> None:
     """One worker process: wait for the other, then save the same messages again and again."""
-    from complaint_triage.pipeline import default_triager
+    from complaint_triage.pipeline.triage import default_triager
 
     triager = default_triager("UTC")
     records = [(message, triager.triage_bytes(message.raw, source=message.source)) for message in messages]

@@ -28,11 +28,11 @@ from imapclient import SEEN
 from sqlalchemy import create_engine, func, select, text
 
 from benchmarks.crash_sync import service_config, worker_command
-from complaint_triage.leases import FileLeases, lease_key, leases_for
+from complaint_triage.store.leases import FileLeases, lease_key, leases_for
 from complaint_triage.service import OneAtATime, Service
 from complaint_triage.settings import Settings
 from complaint_triage.store import Store
-from complaint_triage.tables import folder_checkpoints, messages
+from complaint_triage.store.tables import folder_checkpoints, messages
 from tests.dovecot import PASSWORD
 from tests.imap_fixtures import PASSWORD_ENV, dovecot, imap_password, mailbox, sample_messages  # noqa: F401
 from tests.test_store_postgres import postgres_schema_url, require_postgres
@@ -359,7 +359,7 @@ def _can_take(leases, name: str) -> bool:
 _HOLD_A_LEASE = """
 import sys, time
 from sqlalchemy import create_engine
-from complaint_triage.leases import leases_for
+from complaint_triage.store.leases import leases_for
 with leases_for(create_engine(sys.argv[1])).hold("box") as lease:
     assert lease is not None
     print("held", flush=True)

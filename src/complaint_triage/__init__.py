@@ -1,7 +1,7 @@
 """complaint-triage: read Amazon sellers' IP-complaint mail and say what to do about it."""
 
 from complaint_triage.errors import TriageError
-from complaint_triage.models import ParsedEmail, RawMessage, TriageRecord
+from complaint_triage.records import ParsedEmail, RawMessage, TriageRecord
 
 __version__ = "0.1.0"
 SCHEMA_VERSION = 1
@@ -11,6 +11,6 @@ __all__ = ["ParsedEmail", "RawMessage", "TriageError", "TriageRecord", "SCHEMA_V
 
 def triage(raw: bytes, source: str = "<bytes>", **kwargs) -> TriageRecord:
     """Triage one message's raw bytes with the default pipeline and config."""
-    from complaint_triage.pipeline import default_triager
+    from complaint_triage.pipeline.triage import default_triager
 
     return default_triager().triage_bytes(raw, source=source, **kwargs)

@@ -26,12 +26,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
-from complaint_triage.case_store import load_cases_by_key
+from complaint_triage.store.case_links import load_cases_by_key
 from complaint_triage.cases import Case, bundle
 from complaint_triage.errors import AlertError
 from complaint_triage.logs import register_secret, scrub
 from complaint_triage.settings import AlertSettings, EmailAlertSettings, WebhookAlertSettings, parse_duration
-from complaint_triage.tables import alerts, cases
+from complaint_triage.store.tables import alerts, cases
 
 log = logging.getLogger("complaint_triage.alerts")
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from complaint_triage.models import URGENCIES, Check, TriageRecord
+from complaint_triage.records import URGENCIES, Check, TriageRecord
 
 CaseStatus = Literal["new", "acknowledged", "responded", "resolved", "no_response_needed"]
 CASE_STATUSES: tuple[str, ...] = CaseStatus.__args__

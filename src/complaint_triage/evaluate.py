@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from complaint_triage.models import KINDS, URGENCIES
-from complaint_triage.pipeline import Triager
+from complaint_triage.records import KINDS, URGENCIES
+from complaint_triage.pipeline.triage import Triager
 
 SET_FIELDS = (
     "claim_types", "asins", "trademarks", "registration_numbers", "patent_numbers",

@@ -9,8 +9,8 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 from sqlalchemy.engine import Connection
 
-from complaint_triage.models import RawMessage, TriageRecord
-from complaint_triage.pipeline import Triager, failed_record
+from complaint_triage.records import RawMessage, TriageRecord
+from complaint_triage.pipeline.triage import Triager, failed_record
 from complaint_triage.store import Store
 
 # A batch is committed at BATCH_SIZE messages, BATCH_BYTES of raw mail or BATCH_SECONDS after its

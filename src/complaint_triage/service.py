@@ -28,13 +28,13 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop
 
 from complaint_triage import alerts
 from complaint_triage import report as reports
-from complaint_triage.checkpoints import Checkpoints, SourceStatus
+from complaint_triage.store.checkpoints import Checkpoints, SourceStatus
 from complaint_triage.errors import TransientSourceError, TriageError
 from complaint_triage.ingest import IngestSummary, ingest
-from complaint_triage.leases import Lease, leases_for
-from complaint_triage.models import RawMessage
-from complaint_triage.parse import message_identity
-from complaint_triage.pipeline import default_triager
+from complaint_triage.store.leases import Lease, leases_for
+from complaint_triage.records import RawMessage
+from complaint_triage.pipeline.parse import message_identity
+from complaint_triage.pipeline.triage import default_triager
 from complaint_triage.settings import Settings, SourceSettings, parse_duration
 from complaint_triage.sources import sources_for_path
 from complaint_triage.sources.imap import ImapSource

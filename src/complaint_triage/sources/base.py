@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator, Protocol, runtime_checkable
 
-from complaint_triage.models import RawMessage
+from complaint_triage.records import RawMessage
 
 
 @runtime_checkable

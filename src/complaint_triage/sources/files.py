@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Iterator
 
 from complaint_triage.errors import SourceError
-from complaint_triage.models import RawMessage
+from complaint_triage.records import RawMessage
 
 
 class _ReadOnlySource:

@@ -23,9 +23,9 @@ from imapclient import DELETED, SEEN, IMAPClient
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy.engine import Connection
 
-from complaint_triage.checkpoints import Checkpoints, FolderCheckpoint
+from complaint_triage.store.checkpoints import Checkpoints, FolderCheckpoint
 from complaint_triage.errors import SourceError, TransientSourceError
-from complaint_triage.models import RawMessage
+from complaint_triage.records import RawMessage
 from complaint_triage.settings import SourceSettings
 from complaint_triage.sources.imap_session import FetchAhead, close_quietly, connect, describe, imap_errors
 

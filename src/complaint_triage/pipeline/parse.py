@@ -16,7 +16,7 @@ from dateutil import parser as date_parser
 from inscriptis import get_text
 
 from complaint_triage.errors import ParseError
-from complaint_triage.models import Attachment, ParsedEmail
+from complaint_triage.records import Attachment, ParsedEmail
 
 # mail-parser logs every header it cannot decode at ERROR, with the whole header (message text,
 # unbounded in hostile mail) in the line; parsing goes on and the record says what was read.

@@ -13,10 +13,10 @@ import numpy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from complaint_triage import normalise
-from complaint_triage.nlp.deadlines import deadline_value
-from complaint_triage.nlp.identifier import Identifier
-from complaint_triage.nlp.trademarks import find_trademarks
+from complaint_triage.pipeline import normalise
+from complaint_triage.pipeline.nlp.deadlines import deadline_value
+from complaint_triage.pipeline.nlp.identifier import Identifier
+from complaint_triage.pipeline.nlp.trademarks import find_trademarks
 
 CANDIDATES = "candidates"
 IDENTIFIERS = "identifiers"

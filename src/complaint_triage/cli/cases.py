@@ -1,4 +1,4 @@
-"""The case commands, `case` and `cases`: thin shells over complaint_triage.case_store."""
+"""The case commands, `case` and `cases`: thin shells over complaint_triage.store.case_links."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from complaint_triage.case_store import load_cases, load_cases_by_key, resolve_case_key, set_status
+from complaint_triage.store.case_links import load_cases, load_cases_by_key, resolve_case_key, set_status
 from complaint_triage.cases import CASE_STATUSES, OPEN_STATUSES, Case
-from complaint_triage.cli_common import UsageProblem, config_option, settings_for
+from complaint_triage.cli.common import UsageProblem, config_option, settings_for
 from complaint_triage.store import Store
 
 _format_option = click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")

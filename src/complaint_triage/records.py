@@ -1,8 +1,11 @@
-"""The data that flows one way through the pipeline: raw message -> parsed email -> record."""
+"""The data that flows one way through the pipeline (raw message -> parsed email -> record) and its JSON Schema."""
 
 from __future__ import annotations
 
+import json
+
 from datetime import date, datetime
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -138,3 +141,27 @@ class TriageRecord(BaseModel):
     def to_json_dict(self) -> dict:
         """The record as the JSON object users' scripts read."""
         return self.model_dump(mode="json", by_alias=True)
+
+
+# The JSON Schema of the record, shipped as record.schema.json beside this module.
+SCHEMA_PATH = Path(__file__).with_name("record.schema.json")
+
+
+def record_schema() -> dict:
+    """The schema generated from the TriageRecord model (serialisation view, JSON key names)."""
+    schema = TriageRecord.model_json_schema(by_alias=True, mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://complaint-triage.invalid/record.schema.json"
+    schema["required"] = sorted(schema["properties"])
+    return schema
+
+
+def shipped_schema() -> dict:
+    """The schema file that ships with the package."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def write_schema() -> Path:
+    """Regenerate record.schema.json from the model."""
+    SCHEMA_PATH.write_text(json.dumps(record_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return SCHEMA_PATH

@@ -1,8 +1,8 @@
-"""Alembic environment: migrations run on the connection complaint_triage.migrate hands over."""
+"""Alembic environment: migrations run on the connection complaint_triage.store.migrate hands over."""
 
 from alembic import context
 
-from complaint_triage.tables import metadata
+from complaint_triage.store.tables import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=connection.dialect.name == "sqlite")

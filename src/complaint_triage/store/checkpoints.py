@@ -14,7 +14,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from complaint_triage.logs import scrub
-from complaint_triage.tables import folder_checkpoints, source_status
+from complaint_triage.store.tables import folder_checkpoints, source_status
 
 
 def _now() -> datetime:

@@ -7,10 +7,10 @@ import string
 from functools import lru_cache
 from datetime import date, timedelta
 
-from complaint_triage.classify import COMPLAINT_KINDS, Verdict
-from complaint_triage.domain import DomainTables
-from complaint_triage.models import Check, Entities, ParsedEmail
-from complaint_triage.senders import SenderProfile
+from complaint_triage.pipeline.classify import COMPLAINT_KINDS, Verdict
+from complaint_triage.pipeline.domain import DomainTables
+from complaint_triage.records import Check, Entities, ParsedEmail
+from complaint_triage.pipeline.senders import SenderProfile
 
 _FORMATTER = string.Formatter()
 

@@ -10,15 +10,15 @@ from zoneinfo import ZoneInfo
 
 from spacy.language import Language
 
-from complaint_triage.advise import lookup_links, make_checks, next_steps, response_due, seller_central_url
-from complaint_triage.classify import COMPLAINT_KINDS, classify
-from complaint_triage.domain import DomainTables, load_domain
+from complaint_triage.pipeline.advise import lookup_links, make_checks, next_steps, response_due, seller_central_url
+from complaint_triage.pipeline.classify import COMPLAINT_KINDS, classify
+from complaint_triage.pipeline.domain import DomainTables, load_domain
 from complaint_triage.errors import TriageError
-from complaint_triage.extract import extract
-from complaint_triage.models import Entities, ParsedEmail, TriageRecord
-from complaint_triage.nlp.build import load_pipeline
-from complaint_triage.parse import message_identity, parse_date_header, parse_email, usable_identity
-from complaint_triage.senders import profile_sender
+from complaint_triage.pipeline.extract import extract
+from complaint_triage.records import Entities, ParsedEmail, TriageRecord
+from complaint_triage.pipeline.nlp.build import load_pipeline
+from complaint_triage.pipeline.parse import message_identity, parse_date_header, parse_email, usable_identity
+from complaint_triage.pipeline.senders import profile_sender
 
 # Identifier lists the schema fills for complaints only.
 _COMPLAINT_ONLY = ("trademarks", "registration_numbers", "patent_numbers", "copyright_registrations")

@@ -19,8 +19,8 @@ from complaint_triage.cases import (
     status_change, thread_ids,
 )
 from complaint_triage.errors import CaseError
-from complaint_triage.models import TriageRecord
-from complaint_triage.tables import case_asins, case_events, case_messages, cases, messages
+from complaint_triage.records import TriageRecord
+from complaint_triage.store.tables import case_asins, case_events, case_messages, cases, messages
 
 
 def _now() -> datetime:

@@ -6,8 +6,8 @@ import re
 
 from pydantic import BaseModel
 
-from complaint_triage.domain import Senders
-from complaint_triage.models import ParsedEmail
+from complaint_triage.pipeline.domain import Senders
+from complaint_triage.records import ParsedEmail
 
 _AMAZON_TEAM_NAME = re.compile(r"(?i)\bamazon\b(\.[a-z.]+)?(\s+(seller|selling|services|notification|notifications|team|support|performance|brand|payments|account|legal|notice|ip)\b.*)?$|^\s*seller\s+(central|performance|notification)")
 _AUTH_FAIL = re.compile(r"(?i)\b(dkim|dmarc)\s*=\s*(fail|permerror|softfail)")

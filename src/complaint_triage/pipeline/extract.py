@@ -10,8 +10,8 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from complaint_triage.errors import ExtractionError
-from complaint_triage.models import Entities, ParsedEmail
-from complaint_triage.nlp.components import CANDIDATES, IDENTIFIERS
+from complaint_triage.records import Entities, ParsedEmail
+from complaint_triage.pipeline.nlp.components import CANDIDATES, IDENTIFIERS
 
 # Notices are short; a 10 MB body is a newsletter or an attack, and what matters is near the top.
 MAX_TEXT_CHARS = 200_000

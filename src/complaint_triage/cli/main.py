@@ -15,12 +15,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from complaint_triage import report as reports
-from complaint_triage.cli_common import EXIT_USAGE, UsageProblem, config_option, freeze_startup_heap, settings_for
+from complaint_triage.cli.common import EXIT_USAGE, UsageProblem, config_option, freeze_startup_heap, settings_for
 from complaint_triage.errors import TriageError
 from complaint_triage.evaluate import evaluate as run_evaluation
 from complaint_triage.ingest import IngestSummary, ingest
-from complaint_triage.models import TriageRecord
-from complaint_triage.pipeline import default_triager
+from complaint_triage.records import TriageRecord
+from complaint_triage.pipeline.triage import default_triager
 from complaint_triage.settings import Settings
 from complaint_triage.sources import sources_for_path
 from complaint_triage.store import Store, redact_url
@@ -183,7 +183,7 @@ def report(day: str | None, output_format: str, output: str | None, config: str 
 @click.option("--output", type=click.Path(file_okay=False), help="Directory to write the pipeline into (default: the models/ directory in use).")
 def build_model_command(output: str | None) -> None:
     """Assemble the spaCy pipeline from config/patterns/ into models/."""
-    from complaint_triage.nlp.build import build_model
+    from complaint_triage.pipeline.nlp.build import build_model
 
     target = build_model(Path(output) if output else None)
     click.echo(f"pipeline written to {target}")
@@ -199,13 +199,13 @@ def evaluate(directory: str, as_json: bool, config: str | None) -> None:
     if as_json:
         click.echo(result.model_dump_json(indent=2))
         return
-    from complaint_triage.evaluate_view import print_evaluation
+    from complaint_triage.cli.evaluate import print_evaluation
 
     print_evaluation(result, Console())
 
 
-from complaint_triage.cli_cases import register as _register_cases  # noqa: E402
-from complaint_triage.cli_service import register as _register_service  # noqa: E402
+from complaint_triage.cli.cases import register as _register_cases  # noqa: E402
+from complaint_triage.cli.service import register as _register_service  # noqa: E402
 
 _register_service(cli)
 _register_cases(cli)

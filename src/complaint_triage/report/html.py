@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from complaint_triage.report import DUE_SOON_DAYS, DailySummary
+from complaint_triage.report.summary import DUE_SOON_DAYS, DailySummary
 
 _COLOURS = {"critical": "#b3261e", "high": "#c25e00", "medium": "#8a6d00", "low": "#4a6b4a"}
 
@@ -14,7 +14,7 @@ _COLOURS = {"critical": "#b3261e", "high": "#c25e00", "medium": "#8a6d00", "low"
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     # Autoescape everything: subjects, senders and identifiers come from untrusted mail.
-    return Environment(loader=PackageLoader("complaint_triage", "templates"), autoescape=select_autoescape(default=True, default_for_string=True))
+    return Environment(loader=PackageLoader("complaint_triage.report", "templates"), autoescape=select_autoescape(default=True, default_for_string=True))
 
 
 def urgency_bars(summary: DailySummary) -> list[dict]:

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from complaint_triage.cli_common import config_option, freeze_startup_heap, settings_for
+from complaint_triage.cli.common import config_option, freeze_startup_heap, settings_for
 from complaint_triage.service import PollOutcome, Service, install_signal_handlers, source_statuses
 from complaint_triage.store import Store
 

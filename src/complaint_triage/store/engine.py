@@ -17,11 +17,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from complaint_triage.case_store import attach
+from complaint_triage.store.case_links import attach
 from complaint_triage.errors import StoreError
-from complaint_triage.models import RawMessage, TriageRecord
-from complaint_triage.migrate import upgrade
-from complaint_triage.tables import messages
+from complaint_triage.records import RawMessage, TriageRecord
+from complaint_triage.store.migrate import upgrade
+from complaint_triage.store.tables import messages
 
 log = logging.getLogger("complaint_triage.store")
 

@@ -35,9 +35,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from complaint_triage.errors import StoreError
-from complaint_triage.store import make_engine
+from complaint_triage.store.engine import make_engine
 
-log = logging.getLogger("complaint_triage.leases")
+log = logging.getLogger("complaint_triage.store.leases")
 
 
 def lease_key(namespace: str, source_name: str) -> int:

@@ -12,8 +12,8 @@ import spacy
 from spacy.language import Language
 
 from complaint_triage.errors import ModelError
-from complaint_triage.nlp import components  # noqa: F401 - registers the factories
-from complaint_triage.nlp.tokenizer import bound_suffix_search, customise_tokenizer
+from complaint_triage.pipeline.nlp import components  # noqa: F401 - registers the factories
+from complaint_triage.pipeline.nlp.tokenizer import bound_suffix_search, customise_tokenizer
 from complaint_triage.resources import config_dir, model_dir
 
 PIPELINE_NAME = "complaint_triage_ner"

@@ -6,8 +6,8 @@ import re
 
 from spacy.tokens import Doc
 
-from complaint_triage import normalise
-from complaint_triage.nlp.identifier import Identifier
+from complaint_triage.pipeline import normalise
+from complaint_triage.pipeline.nlp.identifier import Identifier
 
 # Words that end a mark or show that what follows a cue is prose, not a name.
 _STOP = {

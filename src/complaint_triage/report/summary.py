@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from typing import Literal
@@ -13,7 +10,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from complaint_triage.cases import CLOSED_STATUSES, CLOSING_KINDS, Case, bundle
-from complaint_triage.models import CLAIM_TYPES, KINDS, URGENCIES, TriageRecord
+from complaint_triage.records import CLAIM_TYPES, KINDS, URGENCIES, TriageRecord
 from complaint_triage.settings import EscalationSettings
 
 DUE_SOON_DAYS = 3
@@ -211,108 +208,9 @@ def _count(records: list[TriageRecord], field: str, order: tuple[str, ...]) -> d
     return {name: counts.get(name, 0) for name in order}
 
 
-def render_json(summary: DailySummary) -> str:
-    """The summary as one JSON document."""
-    return json.dumps(summary.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
-
-
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]()!#|"})
-
-
-def _md_escape(text: str) -> str:
-    """Message text as inert Markdown: no links, emphasis, tables or HTML from a message."""
-    return str(text).translate(_MD_SPECIAL).replace("\r", " ").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _md_case(case: Case) -> list[str]:
-    facts = [
-        ("Case", f"{', '.join([case.key, *case.also])} ({case.status}, {len(case.message_ids)} message{'s' if len(case.message_ids) != 1 else ''})"),
-        ("Kind", case.kind), ("Claims", ", ".join(case.claim_types)), ("ASINs", ", ".join(case.asins)),
-        ("Marks", ", ".join(case.trademarks)), ("Registrations", ", ".join(case.registration_numbers)),
-        ("Patents", ", ".join(case.patent_numbers)), ("Complaint IDs", ", ".join(case.complaint_ids)),
-        ("Rights owner", ", ".join(case.rights_owner_emails) or (case.rights_owner or "")), ("Marketplace", case.marketplace or ""),
-        ("Respond by", case.response_due.isoformat() if case.response_due else ""), ("Why", "; ".join(case.urgency_reasons)),
-    ]
-    lines = [f"### [{case.urgency.upper()}] {_md_escape(case.subject or '(no subject)')}", f"From {_md_escape(case.sender)}", ""]
-    lines += [f"- **{name}:** {_md_escape(value)}" for name, value in facts if value]
-    lines += [f"- **Check ({check.severity}):** {_md_escape(check.message)}" for check in case.checks]
-    if case.next_steps:
-        lines += ["", "Next steps:"] + [f"{n}. {_md_escape(step)}" for n, step in enumerate(case.next_steps, 1)]
-    return lines + [""]
-
-
-def _md_cases(cases: list[Case]) -> list[str]:
-    if not cases:
-        return ["Nothing.", ""]
-    lines = ["| Respond by | Status | Urgency | Kind | ASINs | Case | Subject |", "|---|---|---|---|---|---|---|"]
-    for c in cases:
-        lines.append(f"| {c.response_due} | {c.status} | {c.urgency} | {c.kind} | {_md_escape(', '.join(c.asins))} | {_md_escape(c.key)} | {_md_escape(c.subject)} |")
-    return lines + [""]
-
-
-def _md_items(items: list[SummaryItem]) -> list[str]:
-    if not items:
-        return ["Nothing.", ""]
-    lines = ["| Urgency | Kind | ASINs | Complaint IDs | From | Subject |", "|---|---|---|---|---|---|"]
-    for i in items:
-        lines.append(f"| {i.urgency} | {i.kind} | {_md_escape(', '.join(i.asins))} | {_md_escape(', '.join(i.complaint_ids))} | {_md_escape(i.sender)} | {_md_escape(i.subject)} |")
-    return lines + [""]
-
-
-def _md_trend(summary: DailySummary) -> list[str]:
-    lines = ["| | Day | Previous 7 days | Daily average before |", "|---|---|---|---|"]
-    for group, entries in summary.trend.items():
-        lines += [f"| {group}: {name} | {t.day} | {t.previous_7_days} | {t.daily_average:g} |" for name, t in entries.items() if t.day or t.previous_7_days]
-    return lines + [""]
-
-
-def _md_body(summary: DailySummary, level: str) -> list[str]:
-    counts = " · ".join(f"{name}: {n}" for name, n in summary.by_urgency.items())
-    lines = [f"{summary.messages} messages. {counts}", ""]
-    lines += [f"{level} Critical and high cases", ""] + ([line for case in summary.urgent_cases for line in _md_case(case)] or ["Nothing critical or high.", ""])
-    lines += [f"{level} Due in the next {DUE_SOON_DAYS} days", ""] + _md_cases(summary.due_soon)
-    lines += [f"{level} Overdue", ""] + _md_cases(summary.overdue)
-    lines += [f"{level} Escalations", ""] + ([f"- **{e.kind.replace('_', ' ')}:** {_md_escape(e.message)}" for e in summary.repeat_escalations] or ["None."])
-    lines += [f"- **overdue:** {len(summary.overdue)} case(s) past their response date and not answered (see Overdue)"] if summary.overdue else []
-    lines += [""]
-    lines += [f"{level} Suspicious senders", ""] + _md_items(summary.suspicious)
-    lines += [f"{level} Counts against the previous 7 days", ""] + _md_trend(summary)
-    lines += [f"{level} Other messages of the day", ""] + _md_items([i for i in summary.items if i.urgency not in ("critical", "high")])
-    lines += [f"{level} Failed, waiting for replay", ""]
-    lines += [f"- {_md_escape(i.message_id)}: {_md_escape(i.error or '')}" for i in summary.failed] or ["None."]
-    return lines + [""]
-
-
-def render_markdown(summary: DailySummary) -> str:
-    """The summary as Markdown, then a section per source; message text is escaped so it cannot inject markup."""
-    lines = [f"# Triage summary for {summary.day.isoformat()} ({summary.timezone})", ""] + _md_body(summary, "##")
-    for section in summary.sections:
-        lines += [f"## Source: {_md_escape(section.source or '')}", ""] + _md_body(section, "###")
-    return "\n".join(lines) + "\n"
-
-
-def render_csv(summary: DailySummary) -> str:
-    """One row per message of the day, one ASIN per line of the cell list joined by spaces."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["received_at", "source", "urgency", "kind", "claim_types", "asins", "complaint_ids", "rights_owner_emails", "marketplace", "response_due", "subject", "from", "message_id"])
-    for i in summary.items:
-        writer.writerow([i.received_at.isoformat() if i.received_at else "", _csv_safe(i.source_name or ""), i.urgency, i.kind, " ".join(i.claim_types), " ".join(i.asins), " ".join(i.complaint_ids), _csv_safe(" ".join(i.rights_owner_emails)), i.marketplace or "", i.response_due or "", _csv_safe(i.subject), _csv_safe(i.sender), _csv_safe(i.message_id)])
-    return buffer.getvalue()
-
-
-def _csv_safe(text: str) -> str:
-    """Cells that a spreadsheet would run as formulas get a leading apostrophe."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-RENDERERS = {"json": render_json, "markdown": render_markdown, "csv": render_csv}
-EXTENSIONS = {"json": "json", "markdown": "md", "csv": "csv", "html": "html"}
-
-
 def summary_for_day(store, day: date, zone_name: str, rules: EscalationSettings = EscalationSettings()) -> DailySummary:
     """The summary of DAY from what the store holds: records, and the cases they form."""
-    from complaint_triage.case_store import load_cases
+    from complaint_triage.store.case_links import load_cases
 
     rows = summary_rows(store.rows())
     cases = load_cases(store.engine, {row["record"].message_id: row["record"] for row in rows})
@@ -328,12 +226,3 @@ def latest_day(rows: list[dict], zone_name: str) -> date | None:
     """The most recent day that has mail."""
     zone = ZoneInfo(zone_name)
     return max((local_day(row, zone) for row in rows), default=None)
-
-
-def render(summary: DailySummary, output_format: str) -> str:
-    """Render the summary in one of html, markdown, json, csv."""
-    if output_format == "html":
-        from complaint_triage.html_report import render_html
-
-        return render_html(summary)
-    return RENDERERS[output_format](summary)

@@ -6,9 +6,9 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
-from complaint_triage.domain import DomainTables
-from complaint_triage.models import Entities, ParsedEmail
-from complaint_triage.senders import SenderProfile, domain_of, is_amazon_domain
+from complaint_triage.pipeline.domain import DomainTables
+from complaint_triage.records import Entities, ParsedEmail
+from complaint_triage.pipeline.senders import SenderProfile, domain_of, is_amazon_domain
 
 COMPLAINT_KINDS = {
     "ip_complaint", "suspected_ip_violation", "account_deactivation", "patent_evaluation",

@@ -1,0 +1,5 @@
+"""`python -m complaint_triage.cli`: the command line."""
+
+from complaint_triage.cli.main import main
+
+main()
