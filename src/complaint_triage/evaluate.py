@@ -42,6 +42,8 @@ class Evaluation(BaseModel):
     accuracy: dict[str, float]
     is_complaint_false_positives: int
     is_complaint_false_negatives: int
+    complaint: FieldScore = Field(description="is_complaint as a detection task: precision and recall of complaints")
+    silent_misses: list[str] = Field(default_factory=list, description="complaints rated low without needs_review")
     urgency_confusion: dict[str, dict[str, int]]
     kind_confusion: dict[str, dict[str, int]]
     disagreements: list[Disagreement] = Field(default_factory=list)
@@ -64,25 +66,31 @@ def _score(tp: int, fp: int, fn: int) -> FieldScore:
     return FieldScore(precision=round(precision, 4), recall=round(recall, 4), f1=round(f1, 4), true_positives=tp, false_positives=fp, false_negatives=fn)
 
 
-def fixture_pairs(directory: Path) -> list[tuple[Path, Path]]:
-    """Every NAME.eml below DIRECTORY that has NAME.expected.json beside it."""
+def fixture_pairs(directory: Path, recursive: bool = True) -> list[tuple[Path, Path]]:
+    """Every NAME.eml in (or below) DIRECTORY that has NAME.expected.json beside it."""
     pairs = []
-    for eml in sorted(directory.rglob("*.eml")):
+    for eml in sorted(directory.rglob("*.eml") if recursive else directory.glob("*.eml")):
         expected = eml.with_name(eml.name[: -len(".eml")] + ".expected.json")
         if expected.is_file():
             pairs.append((eml, expected))
     return pairs
 
 
-def evaluate(directory: Path, triager: Triager) -> Evaluation:
+def is_silent_miss(expected: dict, record: dict) -> bool:
+    """A real complaint that the record rates low and does not flag for review: the worst outcome."""
+    return bool(expected.get("is_complaint")) and record.get("urgency") == "low" and not record.get("needs_review")
+
+
+def evaluate(directory: Path, triager: Triager, recursive: bool = True) -> Evaluation:
     """Triage every annotated fixture and compare with its annotation."""
     counts: dict[str, Counter] = defaultdict(Counter)
     correct: Counter = Counter()
     urgency_confusion = {e: {g: 0 for g in URGENCIES} for e in URGENCIES}
     kind_confusion = {e: {g: 0 for g in KINDS} for e in KINDS}
     disagreements, errors = [], []
-    complaint_fp = complaint_fn = 0
-    pairs = fixture_pairs(directory)
+    complaint_fp = complaint_fn = complaint_tp = 0
+    silent: list[str] = []
+    pairs = fixture_pairs(directory, recursive)
     for eml, expected_path in pairs:
         expected = json.loads(expected_path.read_text(encoding="utf-8"))
         record = triager.triage_bytes(eml.read_bytes(), source=str(eml)).to_json_dict()
@@ -100,6 +108,9 @@ def evaluate(directory: Path, triager: Triager) -> Evaluation:
                 disagreements.append(Disagreement(file=eml.name, field=field, expected=expected.get(field), got=record.get(field)))
         complaint_fp += bool(record["is_complaint"] and not expected.get("is_complaint"))
         complaint_fn += bool(expected.get("is_complaint") and not record["is_complaint"])
+        complaint_tp += bool(expected.get("is_complaint") and record["is_complaint"])
+        if is_silent_miss(expected, record):
+            silent.append(eml.name)
         if expected.get("urgency") in urgency_confusion:
             urgency_confusion[expected["urgency"]][record["urgency"]] += 1
         if expected.get("kind") in kind_confusion:
@@ -111,6 +122,8 @@ def evaluate(directory: Path, triager: Triager) -> Evaluation:
         accuracy={field: round(correct[field] / total, 4) for field in SCALAR_FIELDS},
         is_complaint_false_positives=complaint_fp,
         is_complaint_false_negatives=complaint_fn,
+        complaint=_score(complaint_tp, complaint_fp, complaint_fn),
+        silent_misses=silent,
         urgency_confusion=urgency_confusion,
         kind_confusion=kind_confusion,
         disagreements=disagreements,

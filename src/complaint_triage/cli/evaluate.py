@@ -30,6 +30,9 @@ def print_evaluation(result: Evaluation, console: Console) -> None:
         fields.add_row(f"{name} (accuracy)", "", "", f"{accuracy:.3f}", "", "", "")
     console.print(fields)
     console.print(f"is_complaint: {result.is_complaint_false_positives} false positives, {result.is_complaint_false_negatives} false negatives")
+    console.print(f"complaints: precision {result.complaint.precision:.3f}, recall {result.complaint.recall:.3f}; silent misses (complaint rated low, no review): {len(result.silent_misses)}")
+    for name in result.silent_misses:
+        console.print(f"  silent miss: {name}")
     console.print(_confusion("urgency", result.urgency_confusion))
     console.print(_confusion("kind", result.kind_confusion))
     if result.disagreements:
