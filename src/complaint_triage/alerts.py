@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import smtplib
 import ssl
 import urllib.error
@@ -18,7 +17,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select
@@ -28,8 +26,9 @@ from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from complaint_triage.store.case_links import load_cases_by_key
 from complaint_triage.cases import Case, bundle
+from complaint_triage.credentials import read_secret, tls_context
 from complaint_triage.errors import AlertError
-from complaint_triage.logs import register_secret, scrub
+from complaint_triage.logs import scrub
 from complaint_triage.settings import AlertSettings, EmailAlertSettings, WebhookAlertSettings, parse_duration
 from complaint_triage.store.tables import alerts, cases
 
@@ -75,24 +74,11 @@ def compose(case: Case) -> Alert:
 
 
 def _secret(env_name: str | None, file_name: str | None, what: str) -> str | None:
-    """A secret from the environment variable or file the config names (never from the config itself)."""
-    if env_name:
-        value = os.environ.get(env_name)
-        if not value:
-            raise AlertError(f"{what}: environment variable {env_name} is not set")
-    elif file_name:
-        try:
-            value = Path(file_name).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise AlertError(f"{what}: cannot read {file_name}: {exc.strerror or exc}") from None
-    else:
-        return None
-    register_secret(value)
-    return value
+    return read_secret(env_name, file_name, what, AlertError)
 
 
 def _tls_context(ca_file: str | None) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=ca_file)
+    return tls_context(ca_file, "alerts", AlertError)
 
 
 class EmailChannel:

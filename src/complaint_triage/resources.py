@@ -28,3 +28,15 @@ def config_dir() -> Path:
 def model_dir() -> Path:
     """The built spaCy pipeline."""
     return shipped_dir("models") / "complaint_triage_ner"
+
+
+def shipped_inside_package() -> bool:
+    """True when config/ and models/ are the copies inside an installed wheel, not a checkout's."""
+    return (_PACKAGE_DIR / "_data" / "models").is_dir()
+
+
+def model_location(root: str | None) -> str | None:
+    """The pipeline under ROOT: ROOT itself when it holds one, else ROOT/complaint_triage_ner (as build-model --output writes it)."""
+    if root is None or (Path(root) / "config.cfg").is_file():
+        return root
+    return str(Path(root) / "complaint_triage_ner")

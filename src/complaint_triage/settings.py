@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
 import tomllib
+import typing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from complaint_triage.credentials import read_secret
 from complaint_triage.errors import ConfigError
-from complaint_triage.resources import config_dir
 
 ENV_CONFIG = "COMPLAINT_TRIAGE_CONFIG"
 ENV_PREFIX = "COMPLAINT_TRIAGE__"
@@ -46,14 +49,43 @@ def refuse_inline_secrets(data: Any, keys: tuple[str, ...], advice: str) -> Any:
     return data
 
 
-class StoreSettings(BaseModel):
+class Section(BaseModel):
+    """A part of the configuration: an unknown key is an error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(Section):
+    """Where records are kept. A PostgreSQL password comes from the environment or a file, never the URL."""
+
     url: str = "sqlite:///var/complaint-triage.db"
+    url_env: str | None = None  # the whole URL from this environment variable
+    url_file: str | None = None  # ... or from this file
+    password_env: str | None = None  # the database password from this environment variable
+    password_file: str | None = None  # ... or from this file
     # Triaged mail is committed in batches, each at the latest this long after its first message:
     # how soon records reach the store, and how much work a crash can make the worker repeat.
     commit_seconds: float = Field(default=1.0, gt=0, le=600)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_inline_password(cls, data: Any) -> Any:
+        return refuse_inline_secrets(data, ("password",), "use password_env or password_file")
 
-class SourceSettings(BaseModel):
+
+def _has_inline_password(url: str) -> bool:
+    """True when a database URL carries a password (postgresql://user:secret@host/db)."""
+    return bool(re.match(r"^[a-z0-9+]+://[^/@:]*:[^/@]*@", url, re.IGNORECASE))
+
+
+class PipelineSettings(Section):
+    """Where the domain tables, patterns and the built spaCy pipeline are read from (default: those shipped)."""
+
+    tables_dir: str | None = None  # holds urgency.toml, playbooks.toml, domain/ and patterns/
+    model_dir: str | None = None  # the built pipeline (complaint-triage build-model --output)
+
+
+class SourceSettings(Section):
     """One place mail comes from."""
 
     name: str
@@ -107,7 +139,7 @@ class SourceSettings(BaseModel):
         return self.folders or [self.folder]
 
 
-class ScheduleSettings(BaseModel):
+class ScheduleSettings(Section):
     poll_every: str = "5m"
     daily_report_at: str = "07:00"
     timezone: str = "UTC"
@@ -137,12 +169,12 @@ class ScheduleSettings(BaseModel):
         return value
 
 
-class ReportSettings(BaseModel):
+class ReportSettings(Section):
     dir: str = "reports"
     formats: list[Literal["html", "markdown", "json", "csv"]] = Field(default_factory=lambda: ["html", "markdown", "json"])
 
 
-class EscalationSettings(BaseModel):
+class EscalationSettings(Section):
     """When repetition becomes an escalation in the summary."""
 
     window_days: int = Field(30, ge=1)
@@ -150,7 +182,7 @@ class EscalationSettings(BaseModel):
     cases_per_asin: int = Field(2, ge=2)
 
 
-class EmailAlertSettings(BaseModel):
+class EmailAlertSettings(Section):
     """Alerts by email over SMTP; the password comes from the environment or a file."""
 
     host: str
@@ -178,7 +210,7 @@ class EmailAlertSettings(BaseModel):
         return self
 
 
-class WebhookAlertSettings(BaseModel):
+class WebhookAlertSettings(Section):
     """Alerts as a JSON POST with a Slack-compatible `text`; the URL (which carries a token) comes from the environment or a file."""
 
     url_env: str | None = None
@@ -198,7 +230,7 @@ class WebhookAlertSettings(BaseModel):
         return self
 
 
-class AlertSettings(BaseModel):
+class AlertSettings(Section):
     """Who hears about a new critical (and optionally high) case, and how hard to try."""
 
     urgencies: list[Literal["critical", "high"]] = Field(default_factory=lambda: ["critical"])
@@ -220,10 +252,11 @@ class AlertSettings(BaseModel):
         return self.email is not None or self.webhook is not None
 
 
-class Settings(BaseModel):
+class Settings(Section):
     """The whole configuration file."""
 
     store: StoreSettings = Field(default_factory=StoreSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     sources: list[SourceSettings] = Field(default_factory=list)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
@@ -239,8 +272,8 @@ class Settings(BaseModel):
         return self
 
 
-def resolve_config_path(explicit: str | os.PathLike | None) -> Path:
-    """--config, else $COMPLAINT_TRIAGE_CONFIG, else ./config/complaint-triage.toml, else the shipped default."""
+def resolve_config_path(explicit: str | os.PathLike | None) -> Path | None:
+    """--config, else $COMPLAINT_TRIAGE_CONFIG, else ./config/complaint-triage.toml; None means the built-in defaults."""
     for candidate in (explicit, os.environ.get(ENV_CONFIG)):
         if candidate:
             path = Path(candidate)
@@ -248,17 +281,22 @@ def resolve_config_path(explicit: str | os.PathLike | None) -> Path:
                 raise ConfigError(f"config file not found: {path}")
             return path
     local = Path("config/complaint-triage.toml")
-    return local if local.is_file() else config_dir() / "complaint-triage.toml"
+    return local if local.is_file() else None
 
 
-def _apply_env_overrides(data: dict, environ: dict[str, str]) -> dict:
-    """COMPLAINT_TRIAGE__STORE__URL=... sets [store] url; list items by index (SOURCES__0__HOST)."""
-    for key, value in environ.items():
+def _apply_env_overrides(data: dict, environ: dict[str, str]) -> dict[tuple, str]:
+    """COMPLAINT_TRIAGE__STORE__URL=... sets [store] url; list items by index (SOURCES__0__HOST).
+
+    Returns which environment variable set each key, so that an error can name it.
+    """
+    origins: dict[tuple, str] = {}
+    for key, value in sorted(environ.items()):
         if not key.startswith(ENV_PREFIX):
             continue
         path = [part.lower() for part in key[len(ENV_PREFIX):].split("__") if part]
         _set_path(data, path, value, key)
-    return data
+        origins[tuple(int(part) if part.isdigit() else part for part in path)] = key
+    return origins
 
 
 def _set_path(node: Any, path: list[str], value: str, key: str) -> None:
@@ -285,19 +323,119 @@ def _env_value(value: str) -> Any:
         return value
 
 
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The settings model inside an annotation such as `list[SourceSettings]` or `EmailAlertSettings | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _section_model(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def known_keys(location: tuple) -> list[str]:
+    """The keys the section at LOCATION (as pydantic reports it: ('sources', 0)) accepts."""
+    model: type[BaseModel] | None = Settings
+    for part in location:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        model = _section_model(field.annotation) if field else None
+        if model is None:
+            return []
+    return [name for name in model.model_fields if name != "config_path"]
+
+
+def _where(location: tuple) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else (f".{part}" if index else str(part)) for index, part in enumerate(location))
+
+
+def describe_problem(error: dict, origins: dict[tuple, str]) -> str:
+    """One line naming the key, where it came from, and for an unknown key the closest valid one."""
+    location = tuple(error["loc"])
+    where = _where(location) or "(top level)"
+    origin = origins.get(location)
+    prefix = f"{origin} (sets {where})" if origin else where
+    if error["type"] != "extra_forbidden":
+        return f"{prefix}: {error['msg']}"
+    known = known_keys(location[:-1])
+    close = difflib.get_close_matches(str(location[-1]), known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys here: {', '.join(known)}"
+    return f"{prefix}: unknown key {location[-1]!r}; {hint}"
+
+
+def _absolute(value: str | None, base: Path) -> str | None:
+    """A path from the config file, relative to the file's directory."""
+    if not value:
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+_SQLITE_URL = re.compile(r"^(sqlite(?:\+\w+)?:///)([^?]*)(.*)$")
+
+
+def _absolute_sqlite(url: str, base: Path) -> str:
+    """sqlite:///var/x.db in a config file means var/x.db beside the file; absolute and in-memory URLs stay."""
+    match = _SQLITE_URL.match(url)
+    if not match or not match.group(2) or match.group(2) == ":memory:" or match.group(2).startswith("file:"):
+        return url
+    return match.group(1) + _absolute(match.group(2), base) + match.group(3)
+
+
+def resolve_paths(settings: Settings, base: Path) -> Settings:
+    """Make every path in SETTINGS absolute against BASE (the config file's directory)."""
+    for source in settings.sources:
+        source.path, source.ca_file, source.password_file = (_absolute(v, base) for v in (source.path, source.ca_file, source.password_file))
+    settings.reports.dir = _absolute(settings.reports.dir, base)
+    store = settings.store
+    store.url, store.url_file, store.password_file = _absolute_sqlite(store.url, base), _absolute(store.url_file, base), _absolute(store.password_file, base)
+    settings.pipeline.tables_dir, settings.pipeline.model_dir = _absolute(settings.pipeline.tables_dir, base), _absolute(settings.pipeline.model_dir, base)
+    if settings.alerts.email:
+        email = settings.alerts.email
+        email.ca_file, email.password_file = _absolute(email.ca_file, base), _absolute(email.password_file, base)
+    if settings.alerts.webhook:
+        hook = settings.alerts.webhook
+        hook.url_file, hook.ca_file = _absolute(hook.url_file, base), _absolute(hook.ca_file, base)
+    return settings
+
+
 def load_settings(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Read, override from the environment, and validate the configuration."""
+    """Read, override from the environment, and validate the configuration (built-in defaults without a file)."""
     config_path = resolve_config_path(path)
-    try:
-        data = tomllib.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config {config_path}: {exc}") from exc
-    data = _apply_env_overrides(data, dict(os.environ if environ is None else environ))
+    data: dict = {}
+    if config_path is not None:
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {config_path}: {exc}") from exc
+    url = data.get("store", {}).get("url") if isinstance(data.get("store"), dict) else None
+    if isinstance(url, str) and _has_inline_password(url):
+        raise ConfigError(f"invalid config {config_path}: store.url holds a password, and secrets never live in the config file: use password_env or password_file (or url_env)")
+    origins = _apply_env_overrides(data, dict(os.environ if environ is None else environ))
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"invalid config {config_path}: {where}: {first['msg']}") from None
-    settings.config_path = str(config_path)
+        where = f"invalid config {config_path}" if config_path else "invalid configuration"
+        raise ConfigError(f"{where}: {describe_problem(exc.errors()[0], origins)}") from None
+    if config_path is not None:
+        settings.config_path = str(config_path)
+        resolve_paths(settings, config_path.resolve().parent)
+    settings.store.url = store_url(settings.store)
     return settings
+
+
+_USER_PART = re.compile(r"^([a-z0-9+]+://)([^/@:]+)(@.*)$", re.IGNORECASE)
+
+
+def store_url(store: StoreSettings) -> str:
+    """The store URL to connect with: from url_env / url_file when named, with the password from password_env / password_file."""
+    url = read_secret(store.url_env, store.url_file, "store.url") or store.url
+    password = read_secret(store.password_env, store.password_file, "store.password")
+    if not password:
+        return url
+    match = _USER_PART.match(url)
+    if not match:
+        raise ConfigError("store: a password is configured but the store URL names no user (postgresql+psycopg://USER@host/db)")
+    return f"{match.group(1)}{match.group(2)}:{quote(password, safe='')}{match.group(3)}"

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from complaint_triage.store.case_links import load_cases, load_cases_by_key, resolve_case_key, set_status
 from complaint_triage.cases import CASE_STATUSES, OPEN_STATUSES, Case
-from complaint_triage.cli.common import UsageProblem, config_option, settings_for
+from complaint_triage.cli.common import open_store, UsageProblem, config_option, settings_for
 from complaint_triage.store import Store
 
 _format_option = click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
@@ -38,7 +38,7 @@ def case(ident: str, status: str | None, note: str | None, only: bool, output_fo
     """Show one case (by complaint ID, case key or ASIN) with its history; --status changes it (and the cases raised by the same mail)."""
     if note and not status:
         raise UsageProblem("--note goes with --status")
-    store = Store(settings_for(config).store.url)
+    store = open_store(settings_for(config))
     if status:
         changed = set_status(store.engine, ident, status, note, with_siblings=not only)
         key = changed[0]
@@ -74,7 +74,7 @@ def _print_case(found: Case, console: Console) -> None:
 @config_option
 def cases(wanted: str, output_format: str, config: str | None) -> None:
     """List cases, most urgent and soonest due first."""
-    store = Store(settings_for(config).store.url)
+    store = open_store(settings_for(config))
     found = [c for c in _all_cases(store) if wanted == "all" or c.status == wanted or (wanted == "open" and c.status in OPEN_STATUSES)]
     store.close()
     found.sort(key=lambda c: (("critical", "high", "medium", "low").index(c.urgency), str(c.response_due or "9999")))
@@ -101,7 +101,7 @@ def alerts_command(send: bool, output_format: str, config: str | None) -> None:
     settings = settings_for(config)
     if not settings.alerts.enabled:
         raise UsageProblem("no alert channel configured: add [alerts.email] or [alerts.webhook] to the config")
-    store = Store(settings.store.url)
+    store = open_store(settings)
     names = [channel.name for channel in alerts.channels_for(settings.alerts)]
     if send:
         result = alerts.dispatch(store.engine, settings.alerts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 
 import click
 
@@ -26,6 +27,15 @@ def settings_for(config: str | None) -> Settings:
         return load_settings(config)
     except ConfigError as exc:
         raise UsageProblem(str(exc)) from None
+
+
+def open_store(settings: Settings):
+    """The configured store, opened (and migrated); says on stderr which one, without its password."""
+    from complaint_triage.store import Store, redact_url
+
+    store = Store(settings.store.url)
+    logging.getLogger("complaint_triage").info("store: %s", redact_url(settings.store.url))
+    return store
 
 
 def freeze_startup_heap() -> None:

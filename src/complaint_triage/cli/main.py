@@ -15,8 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from complaint_triage import report as reports
-from complaint_triage.cli.common import EXIT_USAGE, UsageProblem, config_option, freeze_startup_heap, settings_for
-from complaint_triage.errors import TriageError
+from complaint_triage.cli.common import open_store, EXIT_USAGE, UsageProblem, config_option, freeze_startup_heap, settings_for
+from complaint_triage.errors import CaseError, ConfigError, TriageError
+from complaint_triage.resources import model_location, shipped_inside_package
 from complaint_triage.evaluate import evaluate as run_evaluation
 from complaint_triage.ingest import IngestSummary, ingest
 from complaint_triage.records import TriageRecord
@@ -25,13 +26,13 @@ from complaint_triage.settings import Settings
 from complaint_triage.sources import sources_for_path
 from complaint_triage.store import Store, redact_url
 
-EXIT_OK, EXIT_SOME_FAILED = 0, 1
+EXIT_OK, EXIT_SOME_FAILED, EXIT_RUNTIME = 0, 1, 1
 stderr = Console(stderr=True)
 log = logging.getLogger("complaint_triage")
 
 
 def _triager(settings: Settings):
-    return default_triager(settings.schedule.timezone)
+    return default_triager(settings.schedule.timezone, model_location(settings.pipeline.model_dir), settings.pipeline.tables_dir)
 
 
 
@@ -89,7 +90,7 @@ def process(paths: tuple[str, ...], output_format: str, config: str | None, no_s
     except TriageError as exc:
         raise UsageProblem(str(exc)) from None
     triager = _triager(settings)
-    store = None if no_store else Store(settings.store.url)
+    store = None if no_store else open_store(settings)
     freeze_startup_heap()
     table = _results_table() if output_format == "table" else None
     if output_format == "markdown":
@@ -126,7 +127,7 @@ def _finish(summary, store: Store | None) -> None:
 def reprocess(config: str | None, failed_only: bool) -> None:
     """Re-triage every stored message from its kept raw bytes (after a pattern change)."""
     settings = settings_for(config)
-    store = Store(settings.store.url)
+    store = open_store(settings)
     messages = list(store.raw_messages(failed_only=failed_only))
     with _progress() as progress:
         task = progress.add_task("triage", total=len(messages))
@@ -139,7 +140,7 @@ def reprocess(config: str | None, failed_only: bool) -> None:
 @config_option
 def export(output_format: str, config: str | None) -> None:
     """Write every stored record to stdout, one JSON object per line."""
-    store = Store(settings_for(config).store.url)
+    store = open_store(settings_for(config))
     for record in store.records():
         sys.stdout.write(json.dumps(record.to_json_dict(), ensure_ascii=False) + "\n")
 
@@ -166,26 +167,38 @@ def _report_day(value: str | None, zone: str, rows: list[dict]) -> date:
 def report(day: str | None, output_format: str, output: str | None, config: str | None) -> None:
     """Write the daily triage summary for one day from the store."""
     settings = settings_for(config)
-    store = Store(settings.store.url)
+    store = open_store(settings)
     zone = settings.schedule.timezone
     day_wanted = _report_day(day, zone, reports.summary_rows(store.rows()) if day == "latest" else [])
     summary = reports.summary_for_day(store, day_wanted, zone, settings.escalations)
     text = reports.render(summary, output_format)
     if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text, encoding="utf-8")
+        try:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write the summary to {output}: {exc.strerror or exc}") from None
         click.echo(f"summary written to {Path(output).resolve()}")
     else:
         sys.stdout.write(text)
 
 
 @cli.command("build-model")
-@click.option("--output", type=click.Path(file_okay=False), help="Directory to write the pipeline into (default: the models/ directory in use).")
-def build_model_command(output: str | None) -> None:
-    """Assemble the spaCy pipeline from config/patterns/ into models/."""
+@click.option("--output", type=click.Path(file_okay=False), help="Directory to write the pipeline into (default: [pipeline] model_dir, else the checkout's models/).")
+@config_option
+def build_model_command(output: str | None, config: str | None) -> None:
+    """Assemble the spaCy pipeline from the patterns ([pipeline] tables_dir, else config/patterns/) into models/."""
     from complaint_triage.pipeline.nlp.build import build_model
 
-    target = build_model(Path(output) if output else None)
+    settings = settings_for(config)
+    root = output or settings.pipeline.model_dir
+    if root is None and shipped_inside_package():
+        raise UsageProblem("the pipeline shipped inside the installed package is never rebuilt in place: give --output DIR (and set [pipeline] model_dir = DIR)")
+    patterns = Path(settings.pipeline.tables_dir) / "patterns" if settings.pipeline.tables_dir else None
+    try:
+        target = build_model(Path(root) if root else None, patterns)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the pipeline to {root or 'models/'}: {exc.strerror or exc}") from None
     click.echo(f"pipeline written to {target}")
 
 
@@ -205,10 +218,12 @@ def evaluate(directory: str, as_json: bool, config: str | None) -> None:
 
 
 from complaint_triage.cli.cases import register as _register_cases  # noqa: E402
+from complaint_triage.cli.init import register as _register_init  # noqa: E402
 from complaint_triage.cli.service import register as _register_service  # noqa: E402
 
 _register_service(cli)
 _register_cases(cli)
+_register_init(cli)
 
 
 def main() -> None:
@@ -222,10 +237,27 @@ def main() -> None:
         raise SystemExit(130) from None
     except click.ClickException as exc:
         click.echo(f"complaint-triage: error: {exc.format_message()}", err=True)
-        raise SystemExit(exc.exit_code if isinstance(exc, UsageProblem) else EXIT_USAGE) from None
-    except TriageError as exc:
-        click.echo(f"complaint-triage: error: {str(exc).splitlines()[0]}", err=True)
-        raise SystemExit(EXIT_USAGE) from None
+        raise SystemExit(_exit_code(exc)) from None
+    except (TriageError, OSError) as exc:
+        click.echo(f"complaint-triage: error: {_one_line(exc)}", err=True)
+        raise SystemExit(_exit_code(exc)) from None
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("sqlalchemy", "psycopg", "sqlite3")):
+            raise  # a bug: its traceback is what a report needs
+        click.echo(f"complaint-triage: error: the store failed: {_one_line(exc)}", err=True)
+        raise SystemExit(EXIT_RUNTIME) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _exit_code(exc: BaseException) -> int:
+    """2 for usage and configuration problems, 1 for everything that failed while running."""
+    if isinstance(exc, (UsageProblem, ConfigError, CaseError, click.UsageError, click.BadParameter)):
+        return EXIT_USAGE
+    return exc.exit_code if isinstance(exc, click.ClickException) and exc.exit_code not in (0, 1) else EXIT_RUNTIME
 
 
 if __name__ == "__main__":

@@ -12,9 +12,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from complaint_triage.cli.common import config_option, freeze_startup_heap, settings_for
+from complaint_triage.cli.common import open_store, config_option, freeze_startup_heap, settings_for
 from complaint_triage.service import PollOutcome, Service, install_signal_handlers, source_statuses
-from complaint_triage.store import Store
 
 log = logging.getLogger("complaint_triage.service")
 
@@ -59,7 +58,7 @@ def _when(moment: datetime | None) -> str:
 def status(output_format: str, config: str | None) -> None:
     """Show each source's last poll, last success, last error, messages triaged and backlog."""
     settings = settings_for(config)
-    store = Store(settings.store.url)
+    store = open_store(settings)
     statuses = source_statuses(settings, store)
     store.close()
     if output_format == "json":

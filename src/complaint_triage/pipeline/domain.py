@@ -6,10 +6,21 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from complaint_triage.errors import ConfigError
+from complaint_triage.records import CLAIM_TYPES, KINDS, URGENCIES
 from complaint_triage.resources import config_dir
+
+# The rubric's rules as the classifier fires them, each at the level design.md gives it.
+# urgency.toml words them; it may not move a rule to another level or drop one.
+URGENCY_RULES: dict[str, tuple[str, ...]] = {
+    "critical": ("account_deactivated", "account_at_risk", "counterfeit_claim", "legal_action", "short_legal_deadline"),
+    "high": ("listing_removed", "patent_evaluation", "cease_and_desist", "stated_deadline"),
+    "medium": ("warning_only", "buyer_ip_question"),
+    "low": ("retraction", "reinstatement", "not_a_complaint"),
+}
+URGENCY_SETTINGS = ("short_legal_deadline_days",)
 
 
 class Senders(BaseModel):
@@ -42,11 +53,27 @@ class NiceTables(BaseModel):
 
 
 class UrgencyRules(BaseModel):
+    """urgency.toml: the wording of each rule of the rubric, at the level the rubric gives it."""
+
+    model_config = ConfigDict(extra="forbid")
     critical: dict[str, str]
     high: dict[str, str]
     medium: dict[str, str]
     low: dict[str, str]
     settings: dict[str, int]
+
+    @model_validator(mode="after")
+    def _rubric_levels(self) -> "UrgencyRules":
+        for level in URGENCIES:
+            for code in sorted(set(getattr(self, level)) - set(URGENCY_RULES[level])):
+                home = next((other for other, codes in URGENCY_RULES.items() if code in codes), None)
+                raise ValueError(f"rule {code!r} belongs under [{home}], not [{level}]" if home else f"[{level}] {code!r} is not a rule the classifier knows")
+        for level in URGENCIES:
+            if missing := set(URGENCY_RULES[level]) - set(getattr(self, level)):
+                raise ValueError(f"[{level}] lacks the rule(s) {', '.join(sorted(missing))}")
+        if missing := set(URGENCY_SETTINGS) - set(self.settings):
+            raise ValueError(f"[settings] lacks {', '.join(sorted(missing))}")
+        return self
 
 
 class KindPlaybook(BaseModel):
@@ -59,9 +86,22 @@ class CheckPlaybook(BaseModel):
 
 
 class Playbooks(BaseModel):
+    """playbooks.toml: next steps for every kind and claim type, and for the checks."""
+
     kinds: dict[str, KindPlaybook]
     claims: dict[str, KindPlaybook]
     checks: dict[str, CheckPlaybook]
+
+    @model_validator(mode="after")
+    def _complete(self) -> "Playbooks":
+        for table, wanted in (("kinds", KINDS), ("claims", CLAIM_TYPES)):
+            unknown = set(getattr(self, table)) - set(wanted)
+            missing = [name for name in wanted if name not in getattr(self, table)]
+            if unknown:
+                raise ValueError(f"[{table}] has no such entry: {', '.join(sorted(unknown))}")
+            if missing:
+                raise ValueError(f"[{table}] lacks a playbook for {', '.join(missing)}")
+        return self
 
 
 class DomainTables(BaseModel):

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shlex
 import socket
 import ssl
 import subprocess
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
 
 from imapclient import IMAPClient, SocketTimeout
@@ -18,6 +16,8 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from imapclient.imapclient import join_message_ids
 from imapclient.response_parser import parse_fetch_response
 
+from complaint_triage.credentials import read_secret
+from complaint_triage.credentials import tls_context as verifying_context
 from complaint_triage.errors import SourceAuthError, SourceError, TransientSourceError
 from complaint_triage.logs import register_secret, scrub
 from complaint_triage.settings import SourceSettings
@@ -30,25 +30,12 @@ def describe(settings: SourceSettings) -> str:
 
 def tls_context(settings: SourceSettings) -> ssl.SSLContext:
     """A verifying TLS context: the system's CAs, or only the private CA in ca_file."""
-    try:
-        return ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file else ssl.create_default_context()
-    except (OSError, ssl.SSLError) as exc:
-        raise SourceError(f"{describe(settings)}: cannot read ca_file {settings.ca_file}: {exc.strerror or exc}") from exc
+    return verifying_context(settings.ca_file, describe(settings), SourceError)
 
 
 def read_password(settings: SourceSettings) -> str:
     """The password from the named environment variable or file, remembered as a secret."""
-    if settings.password_env:
-        password = os.environ.get(settings.password_env)
-        if not password:
-            raise SourceAuthError(f"{describe(settings)}: environment variable {settings.password_env} is not set")
-    else:
-        try:
-            password = Path(settings.password_file).read_text(encoding="utf-8").strip("\r\n")
-        except OSError as exc:
-            raise SourceAuthError(f"{describe(settings)}: cannot read password_file {settings.password_file}: {exc.strerror or exc}") from exc
-    register_secret(password)
-    return password
+    return read_secret(settings.password_env, settings.password_file, describe(settings), SourceAuthError)
 
 
 def fetch_oauth2_token(settings: SourceSettings) -> str:

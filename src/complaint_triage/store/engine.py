@@ -95,13 +95,20 @@ def postgres_connect_args(url: str | URL) -> dict:
 
 def make_engine(url: str | URL, **options) -> Engine:
     """An engine for the URL (with OPTIONS for create_engine); a SQLite file's directory is created."""
-    if isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith(("sqlite:///:memory:", "sqlite:///file:")):
+        directory = Path(url.removeprefix("sqlite:///").split("?")[0]).expanduser().parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot open store {redact_url(url)}: cannot create {directory}: {exc.strerror or exc}") from None
     try:
         if make_url(url).get_backend_name() == "postgresql":
             options["connect_args"] = postgres_connect_args(url)
         engine = create_engine(url, future=True, pool_pre_ping=True, json_serializer=_json_text, **options)
-    except (SQLAlchemyError, ImportError, ValueError) as exc:
+    except ImportError as exc:
+        hint = " (install the PostgreSQL driver: pip install 'complaint-triage[postgres]')" if "postgres" in str(url) else ""
+        raise StoreError(f"cannot open store {redact_url(url)}: {exc}{hint}") from None
+    except (SQLAlchemyError, ValueError) as exc:
         raise StoreError(f"cannot open store {redact_url(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

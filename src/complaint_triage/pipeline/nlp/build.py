@@ -13,6 +13,7 @@ from spacy.language import Language
 
 from complaint_triage.errors import ModelError
 from complaint_triage.pipeline.nlp import components  # noqa: F401 - registers the factories
+from complaint_triage.pipeline.nlp.tables import validated_linking, validated_shapes
 from complaint_triage.pipeline.nlp.tokenizer import bound_suffix_search, customise_tokenizer
 from complaint_triage.resources import config_dir, model_dir
 
@@ -46,9 +47,9 @@ def build_pipeline(patterns_dir: Path | None = None) -> Language:
         config={"spans_key": "candidates", "phrase_matcher_attr": "LOWER", "validate": True, "overwrite": True},
     )
     ruler.add_patterns(read_patterns(patterns_dir))
-    shapes = [{"label": row["label"], "regex": row["regex"]} for row in _read_jsonl(patterns_dir / "values.jsonl")]
+    linking = validated_linking(tomllib.loads((patterns_dir / "linking.toml").read_text(encoding="utf-8")), str(patterns_dir / "linking.toml"))
+    shapes = validated_shapes(_read_jsonl(patterns_dir / "values.jsonl"), linking, str(patterns_dir / "values.jsonl"))
     nlp.add_pipe("value_finder", config={"shapes": shapes})
-    linking = tomllib.loads((patterns_dir / "linking.toml").read_text(encoding="utf-8"))
     nlp.add_pipe("identifier_linker", config={"linking": linking})
     return nlp
 
@@ -59,6 +60,7 @@ def build_model(output_root: Path | None = None, patterns_dir: Path | None = Non
     nlp = build_pipeline(patterns_dir)
     if target.exists():
         shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(target)
     return target
 
