@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
 from complaint_triage.pipeline.triage import default_triager  # noqa: E402
 from complaint_triage.store import Store  # noqa: E402
-from tests.test_hostile_mail import hostile_messages, triage_and_store  # noqa: E402
+from complaint_triage.testing.hostile import hostile_messages, triage_and_store  # noqa: E402
 
 HANG_SECONDS = 60
 ROUND = 500

@@ -42,7 +42,7 @@ from complaint_triage.service import Service  # noqa: E402
 from complaint_triage.settings import Settings  # noqa: E402
 from complaint_triage.store import Store  # noqa: E402
 from generate import generate  # noqa: E402
-from tests.dovecot import PASSWORD, Dovecot, dovecot_available  # noqa: E402
+from complaint_triage.testing.dovecot import PASSWORD, Dovecot, dovecot_available  # noqa: E402
 
 PASSWORD_ENV = "COMPLAINT_TRIAGE_BENCH_IMAP_PASSWORD"
 CHUNK = 200  # the source's default fetch_chunk, used by both sides

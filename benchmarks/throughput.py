@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate  # noqa: E402
-from measure import peak_rss_kib  # noqa: E402
+from complaint_triage.testing.measure import peak_rss_kib  # noqa: E402
 
 CLI = [sys.executable, "-m", "complaint_triage.cli"]
 

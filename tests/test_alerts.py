@@ -21,7 +21,7 @@ from complaint_triage.records import RawMessage
 from complaint_triage.settings import AlertSettings, Settings
 from complaint_triage.store.tables import alerts as alerts_table
 from tests.conftest import FIXTURES, require_module, require_service
-from tests.dovecot import make_certificates
+from complaint_triage.testing.dovecot import make_certificates
 
 SMTP_PASSWORD = "smtp-pw-5c1f0e77a9"
 WEBHOOK_TOKEN = "T000/B000/hook-token-e93a41"
@@ -135,7 +135,7 @@ def test_a_new_critical_case_is_announced_once_by_email_and_webhook(fresh_store,
     _store_mail(fresh_store, triager, raw, _dated(HIGH, now - timedelta(hours=2)))
     settings = _settings(port, certificates / "ca.crt")
 
-    result = alerts.dispatch(fresh_store.engine, settings)
+    result = alerts.dispatch(fresh_store, settings)
     assert len(result.sent) == 2 and not result.failed
     assert len(received) == 1 and len(webhook.requests) == 1
     mail = message_from_bytes(received[0])
@@ -144,9 +144,9 @@ def test_a_new_critical_case_is_announced_once_by_email_and_webhook(fresh_store,
     path, payload = webhook.requests[0]
     assert path.endswith(WEBHOOK_TOKEN) and payload["urgency"] == "critical" and payload["text"].startswith("[CRITICAL]")
 
-    alerts.dispatch(fresh_store.engine, settings)
+    alerts.dispatch(fresh_store, settings)
     _store_mail(fresh_store, triager, raw)  # re-processing the same notice
-    alerts.dispatch(fresh_store.engine, settings)
+    alerts.dispatch(fresh_store, settings)
     assert len(received) == 1 and len(webhook.requests) == 1
     assert {row.state for row in _rows(fresh_store)} == {"sent"}
 
@@ -154,8 +154,8 @@ def test_a_new_critical_case_is_announced_once_by_email_and_webhook(fresh_store,
 def test_high_cases_only_when_configured_and_old_mail_never(fresh_store, triager, webhook, secrets_env):
     now = datetime.now(timezone.utc)
     _store_mail(fresh_store, triager, _dated(HIGH, now), _dated(CRITICAL, now - timedelta(days=30)))
-    assert alerts.dispatch(fresh_store.engine, _settings()).sent == []
-    sent = alerts.dispatch(fresh_store.engine, _settings(urgencies=["critical", "high"])).sent
+    assert alerts.dispatch(fresh_store, _settings()).sent == []
+    sent = alerts.dispatch(fresh_store, _settings(urgencies=["critical", "high"])).sent
     assert len(sent) == 1 and webhook.requests[0][1]["urgency"] == "high"
 
 
@@ -163,17 +163,17 @@ def test_a_failed_delivery_is_recorded_retried_later_and_then_given_up(fresh_sto
     _store_mail(fresh_store, triager, _dated(CRITICAL, datetime.now(timezone.utc)))
     webhook.statuses = [500, 503]
     settings = _settings(attempts_per_run=2, max_attempts=3)
-    first = alerts.dispatch(fresh_store.engine, settings)
+    first = alerts.dispatch(fresh_store, settings)
     assert first.failed and len(webhook.requests) == 2
     row = _rows(fresh_store)[0]
     assert (row.state, row.attempts, row.last_error) == ("failed", 1, "alerts.webhook: HTTP 503")
-    assert alerts.dispatch(fresh_store.engine, settings).sent  # the endpoint is back
+    assert alerts.dispatch(fresh_store, settings).sent  # the endpoint is back
     assert _rows(fresh_store)[0].state == "sent"
 
     _store_mail(fresh_store, triager, _dated(OTHER_CRITICAL, datetime.now(timezone.utc)))
     webhook.statuses = [500] * 10
     for _ in range(4):
-        alerts.dispatch(fresh_store.engine, settings)
+        alerts.dispatch(fresh_store, settings)
     states = sorted(row.state for row in _rows(fresh_store))
     assert states == ["gave_up", "sent"]
     assert len(webhook.requests) == 3 + 3 * 2  # 3 runs of 2 tries, then no more
@@ -182,7 +182,7 @@ def test_a_failed_delivery_is_recorded_retried_later_and_then_given_up(fresh_sto
 def test_tls_is_verified_and_no_secret_reaches_the_store_or_the_log(fresh_store, triager, smtp_server, secrets_env, caplog):
     port, received = smtp_server
     _store_mail(fresh_store, triager, _dated(CRITICAL, datetime.now(timezone.utc)))
-    result = alerts.dispatch(fresh_store.engine, _settings(port, ca_file=None).model_copy(update={"webhook": None}))
+    result = alerts.dispatch(fresh_store, _settings(port, ca_file=None).model_copy(update={"webhook": None}))
     assert result.failed and not received
     row = _rows(fresh_store)[0]
     assert "CERTIFICATE_VERIFY_FAILED" in row.last_error or "certificate" in row.last_error.lower()
@@ -193,7 +193,7 @@ def test_tls_is_verified_and_no_secret_reaches_the_store_or_the_log(fresh_store,
 def test_a_missing_secret_is_one_clear_error(fresh_store, triager, monkeypatch, webhook):
     monkeypatch.delenv("ALERT_WEBHOOK_URL", raising=False)
     _store_mail(fresh_store, triager, _dated(CRITICAL, datetime.now(timezone.utc)))
-    alerts.dispatch(fresh_store.engine, _settings())
+    alerts.dispatch(fresh_store, _settings())
     assert _rows(fresh_store)[0].last_error == "alerts.webhook: environment variable ALERT_WEBHOOK_URL is not set"
 
 

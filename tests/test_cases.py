@@ -13,7 +13,7 @@ from complaint_triage.errors import CaseError
 from complaint_triage.ingest import ingest
 from complaint_triage.records import RawMessage
 from complaint_triage.report.summary import summary_for_day
-from tests.mail import NOTICE, build_message
+from complaint_triage.testing.mail import NOTICE, build_message
 
 RETRACTION = """Dear Amazon Notice Team,
 

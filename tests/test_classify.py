@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.mail import NOTICE, build_message
+from complaint_triage.testing.mail import NOTICE, build_message
 
 
 def _triage(triager, body, **kwargs):

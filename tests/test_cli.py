@@ -14,7 +14,7 @@ import pytest
 
 from complaint_triage.cli import cli
 from complaint_triage.records import record_schema, shipped_schema
-from tests.mail import NOTICE, build_message
+from complaint_triage.testing.mail import NOTICE, build_message
 
 REQUIRED = set(record_schema()["required"])
 

@@ -16,7 +16,7 @@ from complaint_triage.pipeline.domain import load_domain
 from complaint_triage.pipeline.nlp.build import build_pipeline
 from complaint_triage.resources import config_dir
 from complaint_triage.settings import load_settings
-from tests.mail import NOTICE, build_message
+from complaint_triage.testing.mail import NOTICE, build_message
 
 CLI = [sys.executable, "-m", "complaint_triage.cli"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.crash_sync import crash_sync, store_url_for
-from tests.imap_fixtures import dovecot, sample_messages  # noqa: F401
-from tests.test_store_postgres import require_postgres
+from complaint_triage.testing.crash import crash_sync, store_url_for
+from complaint_triage.testing.mail import sample_messages
+from tests.conftest import require_postgres
 
 
 @pytest.mark.parametrize(("backend", "count", "kills"), [("sqlite", 500, 4), ("postgresql", 300, 3)])

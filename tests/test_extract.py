@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from complaint_triage.pipeline.parse import parse_email
-from tests.mail import NOTICE, build_message
+from complaint_triage.testing.mail import NOTICE, build_message
 
 
 def _record(triager, body, **kwargs):

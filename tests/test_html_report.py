@@ -12,7 +12,7 @@ from complaint_triage.ingest import ingest
 from complaint_triage.records import RawMessage
 from complaint_triage.report import render, summary_for_day
 from tests.conftest import ROOT, fixture_files, require_module, require_service
-from tests.mail import NOTICE, build_message
+from complaint_triage.testing.mail import NOTICE, build_message
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"

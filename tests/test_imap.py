@@ -24,8 +24,9 @@ from complaint_triage.sources.imap import ImapSource, plan_fetches
 from complaint_triage.sources.imap_session import bodies_only, connect
 from complaint_triage.store import Store
 from tests.conftest import fixture_files, require_service, sql_statements
-from tests.dovecot import LEGACY_HOST, PASSWORD, Dovecot, dovecot_available
-from tests.imap_fixtures import PASSWORD_ENV, Mailbox, checkpoints, dovecot, imap_password, mailbox, message_of_size, sample_messages  # noqa: F401
+from complaint_triage.testing.dovecot import LEGACY_HOST, PASSWORD, Dovecot, dovecot_available
+from complaint_triage.testing.dovecot import Mailbox
+from complaint_triage.testing.mail import PASSWORD_ENV, message_of_size, sample_messages
 
 FAST = Backoff(attempts=8, first_wait=0.2, max_wait=1.0)
 

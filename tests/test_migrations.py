@@ -13,8 +13,7 @@ from complaint_triage.store.case_links import load_cases
 from complaint_triage.store.migrate import current_revision, head_revision
 from complaint_triage.store import Store
 from complaint_triage.store.tables import messages, metadata
-from tests.mail import NOTICE, build_message
-from tests.test_store_postgres import store_url  # noqa: F401 (the fixture: each backend)
+from complaint_triage.testing.mail import NOTICE, build_message
 
 
 def _differences(engine) -> list:

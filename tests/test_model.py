@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import filecmp
+import subprocess
+import sys
 
 from complaint_triage.pipeline.nlp.build import build_model, build_pipeline, load_pipeline
 from complaint_triage.resources import model_dir
@@ -50,3 +52,11 @@ def test_the_loaded_tokenizer_searches_suffixes_at_the_end_only_and_tokenises_as
     for text in texts:
         assert [(t.text, t.whitespace_) for t in loaded.make_doc(text)] == [(t.text, t.whitespace_) for t in built.make_doc(text)]
     assert loaded.tokenizer.to_bytes() == built.tokenizer.to_bytes()  # the rules still save as the compiled pattern
+
+
+def test_plain_spacy_load_finds_the_components():
+    """The package registers its factories as spaCy entry points: no import of ours is needed first."""
+    code = "import spacy, sys; nlp = spacy.load(sys.argv[1]); print(' '.join(nlp.pipe_names))"
+    done = subprocess.run([sys.executable, "-c", code, str(model_dir())], capture_output=True, text=True, timeout=120, cwd="/")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["span_ruler", "value_finder", "identifier_linker"]

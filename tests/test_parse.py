@@ -8,7 +8,7 @@ import pytest
 
 from complaint_triage.errors import ParseError
 from complaint_triage.pipeline.parse import MAX_FORWARD_DEPTH, parse_email, split_quoted
-from tests.mail import NOTICE, build_message
+from complaint_triage.testing.mail import NOTICE, build_message
 
 
 def test_rfc2047_headers_and_aware_date():

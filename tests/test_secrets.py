@@ -19,9 +19,9 @@ from complaint_triage.errors import ConfigError, SourceError, StoreError
 from complaint_triage.logs import configure_logging, register_secret
 from complaint_triage.settings import load_settings
 from complaint_triage.store import Store
-from tests.mail import NOTICE, build_message
-from tests.test_cli import run_cli
-from tests.test_store_postgres import postgres_schema_url, require_postgres
+from complaint_triage.testing.mail import NOTICE, build_message
+from complaint_triage.testing.postgres import postgres_schema_url
+from tests.conftest import require_postgres, run_cli
 
 PASSWORD_ENV = "SELLER_INBOX_PASSWORD"
 

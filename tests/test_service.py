@@ -26,8 +26,8 @@ from complaint_triage.service import Service
 from complaint_triage.settings import Settings
 from complaint_triage.store import Store
 from tests.conftest import fixture_files, sql_statements
-from tests.dovecot import PASSWORD
-from tests.imap_fixtures import PASSWORD_ENV, checkpoints, dovecot, imap_password, mailbox, sample_messages  # noqa: F401
+from complaint_triage.testing.dovecot import PASSWORD
+from complaint_triage.testing.mail import PASSWORD_ENV, sample_messages
 
 CLI = [sys.executable, "-m", "complaint_triage.cli"]
 

@@ -9,7 +9,7 @@ from complaint_triage.ingest import ingest
 from complaint_triage.records import RawMessage
 from complaint_triage.store import Store
 from tests.conftest import sql_statements
-from tests.mail import NOTICE, build_message
+from complaint_triage.testing.mail import NOTICE, build_message
 
 
 def _messages(*raws):

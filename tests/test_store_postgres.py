@@ -8,23 +8,19 @@ Set COMPLAINT_TRIAGE_TEST_POSTGRES_URL to use another server.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
-import os
-import uuid
-from functools import lru_cache
-from typing import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from complaint_triage.ingest import ingest
 from complaint_triage.store.leases import leases_for
 from complaint_triage.records import RawMessage, TriageRecord
 from complaint_triage.store import Store
-from tests.conftest import require_service
-from tests.mail import NOTICE, build_message
+from complaint_triage.testing.postgres import POSTGRES_URL, postgres_available, postgres_description, postgres_schema_url  # noqa: F401
+from tests.conftest import require_postgres
+from complaint_triage.testing.mail import NOTICE, build_message
 
 import tests.test_store as sqlite_suite
 
@@ -40,46 +36,6 @@ from tests.test_store import (  # noqa: F401
     test_storing_twice_never_duplicates,
 )
 
-POSTGRES_URL = os.environ.get("COMPLAINT_TRIAGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-@lru_cache(maxsize=1)
-def postgres_available() -> bool:
-    """True when the test server answers."""
-    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("select 1"))
-        return True
-    except Exception:  # any failure to connect means "not available"
-        return False
-    finally:
-        engine.dispose()
-
-
-def require_postgres() -> None:
-    """Skip without PostgreSQL on a laptop; fail in CI."""
-    require_service(postgres_available(), f"PostgreSQL at {make_url(POSTGRES_URL).render_as_string(hide_password=True)}")
-
-
-@contextlib.contextmanager
-def postgres_schema_url(password: str | None = None) -> Iterator[str]:
-    """A store URL whose tables live in a new schema, dropped on exit; PASSWORD is put in the URL."""
-    schema = f"ct_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'create schema "{schema}"'))
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    if password is not None:
-        url = url.set(password=password)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'drop schema "{schema}" cascade'))
-        admin.dispose()
-
-
 @pytest.fixture
 def fresh_store():
     """A store on PostgreSQL, in a schema of its own (overrides the SQLite one for this module)."""
@@ -88,17 +44,6 @@ def fresh_store():
         store = Store(url)
         yield store
         store.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path) -> Iterator[str]:
-    """The URL of an empty store on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    require_postgres()
-    with postgres_schema_url() as url:
-        yield url
 
 
 def test_every_backend_neutral_store_test_runs_here():

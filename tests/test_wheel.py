@@ -10,7 +10,7 @@ import venv
 from pathlib import Path
 
 from tests.conftest import ROOT
-from tests.mail import NOTICE, build_message
+from complaint_triage.testing.mail import NOTICE, build_message
 
 
 def test_wheel_runs_from_another_directory(tmp_path):

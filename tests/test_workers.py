@@ -27,15 +27,16 @@ from pathlib import Path
 from imapclient import SEEN
 from sqlalchemy import create_engine, func, select, text
 
-from benchmarks.crash_sync import service_config, worker_command
+from complaint_triage.testing.crash import service_config, worker_command
 from complaint_triage.store.leases import FileLeases, lease_key, leases_for
 from complaint_triage.service import OneAtATime, Service
 from complaint_triage.settings import Settings
 from complaint_triage.store import Store
 from complaint_triage.store.tables import folder_checkpoints, messages
-from tests.dovecot import PASSWORD
-from tests.imap_fixtures import PASSWORD_ENV, dovecot, imap_password, mailbox, sample_messages  # noqa: F401
-from tests.test_store_postgres import postgres_schema_url, require_postgres
+from complaint_triage.testing.dovecot import PASSWORD
+from complaint_triage.testing.mail import PASSWORD_ENV, sample_messages
+from complaint_triage.testing.postgres import postgres_schema_url
+from tests.conftest import require_postgres
 
 WORKERS, SOURCES, POLL_SECONDS = 3, 4, 1
 VICTIM_BATCH = 200

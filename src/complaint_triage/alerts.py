@@ -15,22 +15,21 @@ import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from email.message import EmailMessage
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
-from complaint_triage.store.case_links import load_cases_by_key
+from complaint_triage.clock import as_utc, utc_now
 from complaint_triage.cases import Case, bundle
 from complaint_triage.credentials import read_secret, tls_context
 from complaint_triage.errors import AlertError
 from complaint_triage.logs import scrub
 from complaint_triage.settings import AlertSettings, EmailAlertSettings, WebhookAlertSettings, parse_duration
-from complaint_triage.store.tables import alerts, cases
+
+if TYPE_CHECKING:
+    from complaint_triage.store import Store
 
 log = logging.getLogger("complaint_triage.alerts")
 
@@ -61,10 +60,7 @@ def compose(case: Case) -> Alert:
     due = case.response_due.isoformat() if case.response_due else "no date stated"
     title = f"[{case.urgency.upper()}] {case.kind.replace('_', ' ')}: {', '.join(case.asins[:5]) or case.subject[:80]} (respond by {due})"
     lines = [title, "", f"Subject: {case.subject}", f"From: {case.sender}", f"Case: {', '.join(keys)}"]
-    facts = {"ASINs": case.asins, "Marks": case.trademarks, "Registrations": case.registration_numbers, "Patents": case.patent_numbers,
-             "Complaint IDs": case.complaint_ids, "Rights owner": case.rights_owner_emails, "Marketplace": [case.marketplace] if case.marketplace else []}
-    lines += [f"{name}: {', '.join(values)}" for name, values in facts.items() if values]
-    lines += [f"Why: {'; '.join(case.urgency_reasons)}"]
+    lines += [f"{name}: {value}" for name, value in case.key_facts()]
     lines += [f"Check ({check.severity}): {check.message}" for check in case.checks]
     lines += ["", "Next steps:"] + [f"{n}. {step}" for n, step in enumerate(case.next_steps, 1)]
     data = {"case_keys": keys, "urgency": case.urgency, "kind": case.kind, "subject": case.subject, "from": case.sender,
@@ -163,19 +159,15 @@ class DispatchReport:
     failed: list[str] = field(default_factory=list)
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
-
-def pending(engine: Engine, settings: AlertSettings, channel_names: list[str], now: datetime | None = None) -> list[Case]:
+def pending(store: Store, settings: AlertSettings, channel_names: list[str], now: datetime | None = None) -> list[Case]:
     """New cases at an alerting urgency, recent enough, that some channel has not announced yet (bundled by mail)."""
-    now = now or _now()
+    now = now or utc_now()
     oldest = now - parse_duration(settings.max_age)
-    with engine.connect() as connection:  # a case opens at its first message's date: a backfill of old mail stays quiet
-        candidates = list(connection.execute(select(cases.c.case_key).where((cases.c.status == "new") & (cases.c.opened_at >= oldest))).scalars())
-        done = connection.execute(select(alerts.c.case_key, alerts.c.channel, alerts.c.state, alerts.c.attempts).where(alerts.c.case_key.in_(candidates))).all()
-    finished = {(row.case_key, row.channel) for row in done if row.state == "sent" or row.attempts >= settings.max_attempts}
-    wanted = [case for case in load_cases_by_key(engine, candidates)
+    candidates = store.alert_log.new_case_keys(oldest)  # a backfill of old mail stays quiet
+    done = store.alert_log.outcomes(candidates)
+    finished = {key for key, row in done.items() if row["state"] == "sent" or row["attempts"] >= settings.max_attempts}
+    wanted = [case for case in store.cases_by_key(candidates)
               if case.urgency in settings.urgencies and _recent(case, oldest)
               and any((case.key, name) not in finished for name in channel_names)]
     return bundle(wanted)
@@ -183,29 +175,28 @@ def pending(engine: Engine, settings: AlertSettings, channel_names: list[str], n
 
 def _recent(case: Case, oldest: datetime) -> bool:
     moment = case.last_received_at or case.opened_at
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = as_utc(moment)
     return moment >= oldest
 
 
-def dispatch(engine: Engine, settings: AlertSettings, channels: list[Channel] | None = None, now: datetime | None = None) -> DispatchReport:
+def dispatch(store: Store, settings: AlertSettings, channels: list[Channel] | None = None, now: datetime | None = None) -> DispatchReport:
     """Announce every pending case on every channel that has not yet; record each outcome. Never raises for a delivery failure."""
     channels = channels_for(settings) if channels is None else channels
     report = DispatchReport()
     if not channels:
         return report
-    waiting = pending(engine, settings, [channel.name for channel in channels], now)
-    with engine.connect() as connection:  # the log of just these cases: the table grows with every alert ever sent
-        keys = [case.key for case in waiting]
-        done = {(row.case_key, row.channel): row for row in connection.execute(select(alerts).where(alerts.c.case_key.in_(keys))).all()}
+    waiting = pending(store, settings, [channel.name for channel in channels], now)
+    done = store.alert_log.outcomes([case.key for case in waiting])
     for case in waiting:
         alert = compose(case)
         for channel in channels:
             previous = done.get((case.key, channel.name))
-            if previous is not None and (previous.state == "sent" or previous.attempts >= settings.max_attempts):
+            if previous is not None and (previous["state"] == "sent" or previous["attempts"] >= settings.max_attempts):
                 continue
             error = _deliver(channel, alert, settings.attempts_per_run)
-            attempts = (previous.attempts if previous is not None else 0) + 1
-            _record(engine, alert.case_keys, channel.name, error, attempts, settings.max_attempts)
+            attempts = (previous["attempts"] if previous is not None else 0) + 1
+            state = "sent" if error is None else ("gave_up" if attempts >= settings.max_attempts else "failed")
+            store.alert_log.record_outcome(alert.case_keys, channel.name, state, attempts, error)
             (report.failed if error else report.sent).append(f"{channel.name}:{case.key}")
     return report
 
@@ -228,19 +219,6 @@ def _deliver(channel: Channel, alert: Alert, attempts: int) -> str | None:
     return None
 
 
-def _record(engine: Engine, case_keys: list[str], channel: str, error: str | None, attempts: int, max_attempts: int) -> None:
-    """Note the outcome for every case the alert covered."""
-    now = _now()
-    state = "sent" if error is None else ("gave_up" if attempts >= max_attempts else "failed")
-    values = {"state": state, "attempts": attempts, "last_error": error, "last_attempt_at": now, "sent_at": now if error is None else None}
-    with engine.begin() as connection:
-        dialect = {"sqlite": sqlite, "postgresql": postgresql}[connection.dialect.name]
-        for key in case_keys:
-            statement = dialect.insert(alerts).values(case_key=key, channel=channel, first_attempt_at=now, **values)
-            connection.execute(statement.on_conflict_do_update(index_elements=["case_key", "channel"], set_=values))
-
-
-def alert_log(engine: Engine) -> list[dict]:
+def alert_log(store: Store) -> list[dict]:
     """Every recorded alert outcome, newest first."""
-    with engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(select(alerts).order_by(alerts.c.last_attempt_at.desc()))]
+    return store.alert_log.entries()

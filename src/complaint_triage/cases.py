@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from complaint_triage.clock import as_utc
 from complaint_triage.records import URGENCIES, Check, TriageRecord
 
 CaseStatus = Literal["new", "acknowledged", "responded", "resolved", "no_response_needed"]
@@ -85,6 +86,17 @@ class Case(BaseModel):
     def is_open(self) -> bool:
         """Nobody has answered or closed it yet."""
         return self.status in OPEN_STATUSES
+
+    def key_facts(self) -> list[tuple[str, str]]:
+        """The facts every rendering of a case shows (summary, alert, CLI, HTML), in one order; empty ones left out."""
+        facts = [
+            ("Kind", self.kind), ("Claims", ", ".join(self.claim_types)), ("ASINs", ", ".join(self.asins)),
+            ("Marks", ", ".join(self.trademarks)), ("Registrations", ", ".join(self.registration_numbers)),
+            ("Patents", ", ".join(self.patent_numbers)), ("Complaint IDs", ", ".join(self.complaint_ids)),
+            ("Rights owner", ", ".join(self.rights_owner_emails) or (self.rights_owner or "")), ("Marketplace", self.marketplace or ""),
+            ("Respond by", self.response_due.isoformat() if self.response_due else "no date stated"), ("Why", "; ".join(self.urgency_reasons)),
+        ]
+        return [(name, value) for name, value in facts if value]
 
     def overdue_on(self, day: date) -> bool:
         """Past its response date at the end of DAY and not answered."""
@@ -160,7 +172,7 @@ def _newer(moment: datetime | None, than: datetime | None) -> bool:
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return as_utc(moment)
 
 
 def received(record: TriageRecord) -> datetime:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-from sqlalchemy.engine import Connection
 
 from complaint_triage.records import RawMessage, TriageRecord
 from complaint_triage.pipeline.triage import Triager, failed_record
@@ -110,7 +109,7 @@ def ingest(
     settle: Callable[[list[RawMessage]], None] | None = None,
     batch_size: int = BATCH_SIZE,
     workers: int = 1,
-    on_commit: Callable[[Connection, list[RawMessage]], None] | None = None,
+    on_commit: Callable[[Any, list[RawMessage]], None] | None = None,
     durable: bool = False,
     batch_seconds: float = BATCH_SECONDS,
 ) -> IngestSummary:

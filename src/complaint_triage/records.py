@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from datetime import date, datetime
 from pathlib import Path
@@ -141,6 +142,32 @@ class TriageRecord(BaseModel):
     def to_json_dict(self) -> dict:
         """The record as the JSON object users' scripts read."""
         return self.model_dump(mode="json", by_alias=True)
+
+
+@dataclass(frozen=True)
+class FolderCheckpoint:
+    """How far one folder has been committed and settled, under one UIDVALIDITY."""
+
+    uidvalidity: int | None = None  # None: never polled
+    last_uid: int = 0
+    settled_uid: int = 0
+
+    def under(self, uidvalidity: int) -> "FolderCheckpoint":
+        """This checkpoint if it belongs to UIDVALIDITY, else a fresh start (the folder was recreated)."""
+        return self if self.uidvalidity == uidvalidity else FolderCheckpoint(uidvalidity)
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """What `status` shows for one source."""
+
+    source_name: str
+    last_poll_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    messages_triaged: int = 0
+    backlog: int = 0
 
 
 # The JSON Schema of the record, shipped as record.schema.json beside this module.

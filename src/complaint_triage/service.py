@@ -28,15 +28,16 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop
 
 from complaint_triage import alerts
 from complaint_triage import report as reports
-from complaint_triage.store.checkpoints import Checkpoints, SourceStatus
+from complaint_triage.records import SourceStatus
 from complaint_triage.errors import TransientSourceError, TriageError
 from complaint_triage.ingest import IngestSummary, ingest
-from complaint_triage.store.leases import Lease, leases_for
+from complaint_triage.store.leases import Lease
 from complaint_triage.records import RawMessage
 from complaint_triage.pipeline.parse import message_identity
 from complaint_triage.pipeline.triage import default_triager
 from complaint_triage.settings import Settings, SourceSettings, parse_duration
 from complaint_triage.sources import sources_for_path
+from complaint_triage.sources.base import CheckpointLedger
 from complaint_triage.sources.imap import ImapSource
 from complaint_triage.store import Store
 
@@ -90,7 +91,7 @@ class OneAtATime:
             return self.triager.triage_bytes(raw, source=source, source_name=source_name)
 
 
-def build_source(settings: SourceSettings, checkpoints: Checkpoints, stop: threading.Event):
+def build_source(settings: SourceSettings, checkpoints: CheckpointLedger, stop: threading.Event):
     """The mail source a [[sources]] entry describes."""
     return ImapSource(settings, checkpoints, stop) if settings.type == "imap" else SavedMailSource(settings)
 
@@ -108,8 +109,8 @@ class Service:
     def __init__(self, settings: Settings, store: Store | None = None, triager=None, backoff: Backoff = Backoff()):
         self.settings, self.backoff = settings, backoff
         self.store = store or Store(settings.store.url)
-        self.checkpoints = Checkpoints(self.store.engine)
-        self.leases = leases_for(self.store.engine)
+        self.checkpoints = self.store.checkpoints
+        self.leases = self.store.leases()
         self.triager = OneAtATime(triager or default_triager(settings.schedule.timezone))
         self.stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
@@ -229,7 +230,7 @@ class Service:
     def send_alerts(self) -> None:
         """Announce new critical (and, if configured, high) cases; failures are recorded and retried later, never raised."""
         try:
-            result = alerts.dispatch(self.store.engine, self.settings.alerts)
+            result = alerts.dispatch(self.store, self.settings.alerts)
         except TriageError as exc:
             log.error("alerts: %s", exc)
             return
@@ -249,7 +250,7 @@ class Service:
     def write_daily_reports(self, day: date | None = None) -> list[Path]:
         """Write the summary of DAY (default: yesterday in the configured timezone) in every configured format."""
         zone = self.settings.schedule.timezone
-        day = day or datetime.now(ZoneInfo(zone)).date() - timedelta(days=1)
+        day = day or reports.yesterday_in(zone)
         summary = reports.summary_for_day(self.store, day, zone, self.settings.escalations)
         directory = Path(self.settings.reports.dir)
         directory.mkdir(parents=True, exist_ok=True)
@@ -332,5 +333,5 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
 def source_statuses(settings: Settings, store: Store) -> list[SourceStatus]:
     """Each configured source's status, in config order; a source never polled has an empty one."""
-    known = Checkpoints(store.engine).statuses()
+    known = store.checkpoints.statuses()
     return [known.get(source.name, SourceStatus(source.name)) for source in settings.sources]

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from complaint_triage.store.case_links import load_cases, load_cases_by_key, resolve_case_key, set_status
+from complaint_triage.records import URGENCIES
 from complaint_triage.cases import CASE_STATUSES, OPEN_STATUSES, Case
 from complaint_triage.cli.common import open_store, UsageProblem, config_option, settings_for
 from complaint_triage.store import Store
@@ -20,7 +20,7 @@ _format_option = click.option("--format", "output_format", type=click.Choice(["t
 
 
 def _all_cases(store: Store) -> list[Case]:
-    return load_cases(store.engine, {record.message_id: record for record in store.records()})
+    return store.cases()
 
 
 def _console() -> Console:
@@ -40,12 +40,12 @@ def case(ident: str, status: str | None, note: str | None, only: bool, output_fo
         raise UsageProblem("--note goes with --status")
     store = open_store(settings_for(config))
     if status:
-        changed = set_status(store.engine, ident, status, note, with_siblings=not only)
+        changed = store.set_case_status(ident, status, note, with_siblings=not only)
         key = changed[0]
         click.echo(f"{', '.join(changed)}: {status}", err=True)
     else:
-        key = resolve_case_key(store.engine, ident)
-    found = next(iter(load_cases_by_key(store.engine, [key])), None)  # only this case's records are read
+        key = store.resolve_case(ident)
+    found = next(iter(store.cases_by_key([key])), None)  # only this case's records are read
     store.close()
     if found is None:
         raise UsageProblem(f"case {key} has no stored messages")
@@ -57,9 +57,7 @@ def case(ident: str, status: str | None, note: str | None, only: bool, output_fo
 
 def _print_case(found: Case, console: Console) -> None:
     console.print(f"[bold]{found.key}[/bold]  status: [bold]{found.status}[/bold]  urgency: {found.urgency}  kind: {found.kind}", markup=True)
-    facts = [("Subject", found.subject), ("From", found.sender), ("ASINs", ", ".join(found.asins)), ("Marks", ", ".join(found.trademarks)),
-             ("Complaint IDs", ", ".join(found.complaint_ids)), ("Rights owner", ", ".join(found.rights_owner_emails) or (found.rights_owner or "")),
-             ("Marketplace", found.marketplace or ""), ("Respond by", str(found.response_due or "")), ("Messages", str(len(found.message_ids)))]
+    facts = [("Subject", found.subject), ("From", found.sender), *found.key_facts(), ("Messages", str(len(found.message_ids)))]
     for name, value in facts:
         if value:
             console.print(f"  {name}: {value}", markup=False)
@@ -77,7 +75,7 @@ def cases(wanted: str, output_format: str, config: str | None) -> None:
     store = open_store(settings_for(config))
     found = [c for c in _all_cases(store) if wanted == "all" or c.status == wanted or (wanted == "open" and c.status in OPEN_STATUSES)]
     store.close()
-    found.sort(key=lambda c: (("critical", "high", "medium", "low").index(c.urgency), str(c.response_due or "9999")))
+    found.sort(key=lambda c: (URGENCIES.index(c.urgency), str(c.response_due or "9999")))
     if output_format == "json":
         for entry in found:
             sys.stdout.write(json.dumps(entry.model_dump(mode="json", exclude={"history"}), ensure_ascii=False) + "\n")
@@ -104,10 +102,10 @@ def alerts_command(send: bool, output_format: str, config: str | None) -> None:
     store = open_store(settings)
     names = [channel.name for channel in alerts.channels_for(settings.alerts)]
     if send:
-        result = alerts.dispatch(store.engine, settings.alerts)
+        result = alerts.dispatch(store, settings.alerts)
         click.echo(f"{len(result.sent)} sent, {len(result.failed)} not delivered", err=True)
-    waiting = alerts.pending(store.engine, settings.alerts, names)
-    entries = alerts.alert_log(store.engine)
+    waiting = alerts.pending(store, settings.alerts, names)
+    entries = alerts.alert_log(store)
     store.close()
     if output_format == "json":
         sys.stdout.write(json.dumps({"pending": [c.key for c in waiting], "log": entries}, default=str, ensure_ascii=False) + "\n")

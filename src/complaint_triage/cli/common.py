@@ -29,13 +29,29 @@ def settings_for(config: str | None) -> Settings:
         raise UsageProblem(str(exc)) from None
 
 
-def open_store(settings: Settings):
-    """The configured store, opened (and migrated); says on stderr which one, without its password."""
+_opened_stores: list[str] = []
+
+
+def open_store(settings: Settings, announce_now: bool = False):
+    """The configured store, opened (and migrated).
+
+    Which store it was is said on stderr, without its password: as the command's last line, or
+    inside its one-line error (see `opened_stores`); a long-running command says it at once.
+    """
     from complaint_triage.store import Store, redact_url
 
-    store = Store(settings.store.url)
-    logging.getLogger("complaint_triage").info("store: %s", redact_url(settings.store.url))
-    return store
+    shown = redact_url(settings.store.url)
+    if announce_now:
+        logging.getLogger("complaint_triage").info("store: %s", shown)
+    else:
+        _opened_stores.append(shown)
+    return Store(settings.store.url)
+
+
+def opened_stores() -> list[str]:
+    """The stores this command opened and has not yet named on stderr (taken: each is named once)."""
+    named, _opened_stores[:] = list(dict.fromkeys(_opened_stores)), []
+    return named
 
 
 def freeze_startup_heap() -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
@@ -15,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from complaint_triage import report as reports
-from complaint_triage.cli.common import open_store, EXIT_USAGE, UsageProblem, config_option, freeze_startup_heap, settings_for
+from complaint_triage.cli.common import open_store, opened_stores, EXIT_USAGE, UsageProblem, config_option, freeze_startup_heap, settings_for
 from complaint_triage.errors import CaseError, ConfigError, TriageError
 from complaint_triage.resources import model_location, shipped_inside_package
 from complaint_triage.evaluate import evaluate as run_evaluation
@@ -146,9 +145,9 @@ def export(output_format: str, config: str | None) -> None:
 
 
 def _report_day(value: str | None, zone: str, rows: list[dict]) -> date:
-    today = datetime.now(ZoneInfo(zone)).date()
+    today = reports.today_in(zone)
     if value in (None, "yesterday"):
-        return today - timedelta(days=1)
+        return reports.yesterday_in(zone)
     if value == "today":
         return today
     if value == "latest":
@@ -230,22 +229,37 @@ def main() -> None:
     """Entry point: usage and configuration problems are one line on stderr with exit 2, never a traceback."""
     try:
         cli.main(standalone_mode=False, prog_name="complaint-triage")
+        _name_stores()
     except click.exceptions.Exit as exc:
+        _name_stores()
         raise SystemExit(exc.exit_code) from None
     except click.Abort:
         stderr.print("aborted", highlight=False)
         raise SystemExit(130) from None
     except click.ClickException as exc:
-        click.echo(f"complaint-triage: error: {exc.format_message()}", err=True)
+        click.echo(f"complaint-triage: error: {exc.format_message()}{_stores_named()}", err=True)
         raise SystemExit(_exit_code(exc)) from None
+    except SystemExit:
+        _name_stores()
+        raise
     except (TriageError, OSError) as exc:
-        click.echo(f"complaint-triage: error: {_one_line(exc)}", err=True)
+        click.echo(f"complaint-triage: error: {_one_line(exc)}{_stores_named()}", err=True)
         raise SystemExit(_exit_code(exc)) from None
     except Exception as exc:
         if not type(exc).__module__.startswith(("sqlalchemy", "psycopg", "sqlite3")):
             raise  # a bug: its traceback is what a report needs
-        click.echo(f"complaint-triage: error: the store failed: {_one_line(exc)}", err=True)
+        click.echo(f"complaint-triage: error: the store failed: {_one_line(exc)}{_stores_named()}", err=True)
         raise SystemExit(EXIT_RUNTIME) from None
+
+
+def _name_stores() -> None:
+    for shown in opened_stores():
+        log.info("store: %s", shown)
+
+
+def _stores_named() -> str:
+    named = opened_stores()
+    return f" (store: {', '.join(named)})" if named else ""
 
 
 def _one_line(exc: BaseException) -> str:

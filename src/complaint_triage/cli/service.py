@@ -25,7 +25,8 @@ log = logging.getLogger("complaint_triage.service")
 @config_option
 def run(once: bool, config: str | None) -> None:
     """Run the service: poll every source on its schedule, write the daily summary; SIGTERM/SIGINT stop it cleanly."""
-    service = Service(settings_for(config))
+    settings = settings_for(config)
+    service = Service(settings, store=open_store(settings, announce_now=not once))
     freeze_startup_heap()
     install_signal_handlers(service.stop)
     if not once:

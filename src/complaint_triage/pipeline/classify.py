@@ -7,7 +7,7 @@ from collections import Counter
 from pydantic import BaseModel, Field
 
 from complaint_triage.pipeline.domain import DomainTables
-from complaint_triage.records import Entities, ParsedEmail
+from complaint_triage.records import URGENCIES, Entities, ParsedEmail
 from complaint_triage.pipeline.senders import SenderProfile, domain_of, is_amazon_domain
 
 COMPLAINT_KINDS = {
@@ -17,7 +17,6 @@ COMPLAINT_KINDS = {
 AMAZON_ENFORCEMENT_KINDS = COMPLAINT_KINDS - {"cease_and_desist"}
 _CLAIM_CUES = ("CLAIM_TRADEMARK", "CLAIM_COPYRIGHT", "CLAIM_PATENT", "CLAIM_DESIGN", "CLAIM_COUNTERFEIT")
 _CLAIM_WORDS = ("CLAIM_TRADEMARK_WORD", "CLAIM_COPYRIGHT_WORD", "CLAIM_PATENT_WORD")
-_LEVELS = ("critical", "high", "medium", "low")
 
 
 class Verdict(BaseModel):
@@ -211,7 +210,7 @@ def rate_urgency(kind: str, claims: list[str], entities: Entities, deadline: int
         fired.append(("low", kind))
     if not fired:
         fired.append(("low", "not_a_complaint"))
-    fired.sort(key=lambda item: _LEVELS.index(item[0]))
+    fired.sort(key=lambda item: URGENCIES.index(item[0]))
     reasons = [getattr(rules, level)[code].format(days=deadline if deadline is not None else short) for level, code in fired]
     return fired[0][0], reasons
 

@@ -24,14 +24,8 @@ def _md_escape(text: str) -> str:
 
 
 def _md_case(case: Case) -> list[str]:
-    facts = [
-        ("Case", f"{', '.join([case.key, *case.also])} ({case.status}, {len(case.message_ids)} message{'s' if len(case.message_ids) != 1 else ''})"),
-        ("Kind", case.kind), ("Claims", ", ".join(case.claim_types)), ("ASINs", ", ".join(case.asins)),
-        ("Marks", ", ".join(case.trademarks)), ("Registrations", ", ".join(case.registration_numbers)),
-        ("Patents", ", ".join(case.patent_numbers)), ("Complaint IDs", ", ".join(case.complaint_ids)),
-        ("Rights owner", ", ".join(case.rights_owner_emails) or (case.rights_owner or "")), ("Marketplace", case.marketplace or ""),
-        ("Respond by", case.response_due.isoformat() if case.response_due else ""), ("Why", "; ".join(case.urgency_reasons)),
-    ]
+    messages = len(case.message_ids)
+    facts = [("Case", f"{', '.join([case.key, *case.also])} ({case.status}, {messages} message{'s' if messages != 1 else ''})"), *case.key_facts()]
     lines = [f"### [{case.urgency.upper()}] {_md_escape(case.subject or '(no subject)')}", f"From {_md_escape(case.sender)}", ""]
     lines += [f"- **{name}:** {_md_escape(value)}" for name, value in facts if value]
     lines += [f"- **Check ({check.severity}):** {_md_escape(check.message)}" for check in case.checks]

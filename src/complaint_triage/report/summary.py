@@ -101,6 +101,16 @@ class DailySummary(BaseModel):
         return [e for e in self.escalations if e.kind != "overdue_case"]
 
 
+def today_in(zone_name: str) -> date:
+    """Today's date in the configured timezone."""
+    return datetime.now(ZoneInfo(zone_name)).date()
+
+
+def yesterday_in(zone_name: str) -> date:
+    """Yesterday in the configured timezone: the day a morning reader wants summarised."""
+    return today_in(zone_name) - timedelta(days=1)
+
+
 def local_day(row: dict, zone: ZoneInfo) -> date:
     """The day a stored message belongs to: its Date header, else when it was stored."""
     moment = row["record"].received_at or row["stored_at"]
@@ -210,10 +220,8 @@ def _count(records: list[TriageRecord], field: str, order: tuple[str, ...]) -> d
 
 def summary_for_day(store, day: date, zone_name: str, rules: EscalationSettings = EscalationSettings()) -> DailySummary:
     """The summary of DAY from what the store holds: records, and the cases they form."""
-    from complaint_triage.store.case_links import load_cases
-
     rows = summary_rows(store.rows())
-    cases = load_cases(store.engine, {row["record"].message_id: row["record"] for row in rows})
+    cases = store.cases({row["record"].message_id: row["record"] for row in rows})
     return build_summary(rows, day, zone_name, cases, rules)
 
 

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Any, Iterator, Protocol, runtime_checkable
 
-from complaint_triage.records import RawMessage
+from complaint_triage.records import FolderCheckpoint, RawMessage
+
+
+class CheckpointLedger(Protocol):
+    """How far each folder of a source is committed: kept by the store, handed to a source by the service.
+
+    `advance` runs inside the transaction that commits the records it covers (`transaction` is the
+    store's open connection), so a checkpoint can never run ahead of its records.
+    """
+
+    def folder(self, source_name: str, folder: str) -> FolderCheckpoint:
+        """The folder's checkpoint (a fresh one when it was never polled)."""
+        ...
+
+    def advance(self, transaction: Any, source_name: str, folder: str, mark: FolderCheckpoint) -> None:
+        """Move the checkpoint forward inside the caller's transaction."""
+        ...
+
+    def save(self, source_name: str, folder: str, mark: FolderCheckpoint) -> None:
+        """Move the checkpoint forward in a transaction of its own."""
+        ...
 
 
 @runtime_checkable

@@ -16,17 +16,16 @@ import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
 from imapclient import DELETED, SEEN, IMAPClient
 from imapclient.exceptions import IMAPClientError
-from sqlalchemy.engine import Connection
 
-from complaint_triage.store.checkpoints import Checkpoints, FolderCheckpoint
 from complaint_triage.errors import SourceError, TransientSourceError
-from complaint_triage.records import RawMessage
+from complaint_triage.records import FolderCheckpoint, RawMessage
 from complaint_triage.settings import SourceSettings
+from complaint_triage.sources.base import CheckpointLedger
 from complaint_triage.sources.imap_session import FetchAhead, close_quietly, connect, describe, imap_errors
 
 log = logging.getLogger("complaint_triage.imap")
@@ -79,7 +78,7 @@ def by_folder(messages: Iterable[RawMessage]) -> dict[tuple[str, int], list[int]
 class ImapSource:
     """New mail of each configured folder since its checkpoint; flags untouched until settle."""
 
-    def __init__(self, settings: SourceSettings, checkpoints: Checkpoints, stop: threading.Event | None = None):
+    def __init__(self, settings: SourceSettings, checkpoints: CheckpointLedger, stop: threading.Event | None = None):
         self.settings, self.name, self.checkpoints = settings, settings.name, checkpoints
         self.stop = stop or threading.Event()
         self.where = describe(settings)
@@ -201,7 +200,7 @@ class ImapSource:
 
     # -- after the commit ------------------------------------------------------------------
 
-    def record_progress(self, connection: Connection, messages: list[RawMessage]) -> None:
+    def record_progress(self, connection: Any, messages: list[RawMessage]) -> None:
         """Advance each folder's checkpoint to the highest committed UID, inside the transaction that commits the records."""
         keep = self.settings.after == "keep"
         for (folder, uidvalidity), uids in by_folder(messages).items():

@@ -6,25 +6,22 @@ record that is not there, and linking the same message again (re-processing) cha
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Iterable
 
 from sqlalchemy import bindparam, delete, insert, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from complaint_triage.store.dialects import insert_for
+from complaint_triage.clock import utc_now
 from complaint_triage.cases import (
     CASE_STATUSES, CLOSED_STATUSES, CLOSING_KINDS, Case, CaseEvent, CaseKey, case_keys, describe, received, rights_owner_of,
     status_change, thread_ids,
 )
 from complaint_triage.errors import CaseError
 from complaint_triage.records import TriageRecord
-from complaint_triage.store.tables import case_asins, case_events, case_messages, cases, messages
+from complaint_triage.store.tables import case_asins, case_events, case_messages, cases, decode_record, messages
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def attach(connection: Connection, records: Iterable[TriageRecord]) -> None:
@@ -52,8 +49,8 @@ class _Linking:
     """The writes of one attach, collected and then executed together."""
 
     def __init__(self, connection: Connection, records: list[TriageRecord]):
-        self.connection, self.records, self.now = connection, records, _now()
-        self.dialect = {"sqlite": sqlite, "postgresql": postgresql}[connection.dialect.name]
+        self.connection, self.records, self.now = connection, records, utc_now()
+        self.insert = lambda table: insert_for(connection, table)
         ids = list({record.message_id for record in records})
         keys = list({key.key for record in records for key in case_keys(record)})
         self.status = dict(connection.execute(select(cases.c.case_key, cases.c.status).where(cases.c.case_key.in_(keys))).all()) if keys else {}
@@ -106,7 +103,7 @@ class _Linking:
             execute(delete(case_messages).where((case_messages.c.message_id == message_id) & case_messages.c.case_key.in_(stale)))
         for table, rows in ((cases, list(self.new_cases.values())), (case_asins, list(self.asins.values())), (case_messages, self.links)):
             if rows:
-                execute(self.dialect.insert(table).on_conflict_do_nothing(), rows)  # another worker may have made some
+                execute(self.insert(table).on_conflict_do_nothing(), rows)  # another worker may have made some
         if self.events:
             execute(insert(case_events), self.events)
             latest = {event["case_key"]: event["status"] for event in self.events}
@@ -178,7 +175,7 @@ def set_status(engine: Engine, ident: str, status: str, note: str | None = None,
     if status not in CASE_STATUSES:
         raise CaseError(f"unknown status {status!r}: use one of {', '.join(CASE_STATUSES)}")
     key = resolve_case_key(engine, ident)
-    now = _now()
+    now = utc_now()
     with engine.begin() as connection:
         keys = [key] + (_siblings(connection, key) if with_siblings else [])
         for each in keys:
@@ -207,7 +204,7 @@ def load_cases_by_key(engine: Engine, keys: list[str]) -> list[Case]:
     with engine.connect() as connection:
         ids = select(case_messages.c.message_id).where(case_messages.c.case_key.in_(keys))
         found = connection.execute(select(messages.c.record).where(messages.c.message_id.in_(ids))).scalars()
-        records = [TriageRecord.model_validate(record if isinstance(record, dict) else json.loads(record)) for record in found]
+        records = [decode_record(record) for record in found]
     return load_cases(engine, {record.message_id: record for record in records}, keys)
 
 

@@ -7,44 +7,15 @@ ahead of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from complaint_triage.clock import utc_now
 from complaint_triage.logs import scrub
+from complaint_triage.records import FolderCheckpoint, SourceStatus
 from complaint_triage.store.tables import folder_checkpoints, source_status
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class FolderCheckpoint:
-    """How far one folder has been committed and settled, under one UIDVALIDITY."""
-
-    uidvalidity: int | None = None  # None: never polled
-    last_uid: int = 0
-    settled_uid: int = 0
-
-    def under(self, uidvalidity: int) -> "FolderCheckpoint":
-        """This checkpoint if it belongs to UIDVALIDITY, else a fresh start (the folder was recreated)."""
-        return self if self.uidvalidity == uidvalidity else FolderCheckpoint(uidvalidity)
-
-
-@dataclass(frozen=True)
-class SourceStatus:
-    """What `status` shows for one source."""
-
-    source_name: str
-    last_poll_at: datetime | None = None
-    last_success_at: datetime | None = None
-    last_error: str | None = None
-    last_error_at: datetime | None = None
-    messages_triaged: int = 0
-    backlog: int = 0
 
 
 class Checkpoints:
@@ -66,7 +37,7 @@ class Checkpoints:
         current = connection.execute(select(folder_checkpoints).where(key)).first()
         if current is not None and current.uidvalidity == mark.uidvalidity:
             mark = FolderCheckpoint(mark.uidvalidity, max(mark.last_uid, current.last_uid), max(mark.settled_uid, current.settled_uid))
-        values = {"uidvalidity": mark.uidvalidity, "last_uid": mark.last_uid, "settled_uid": mark.settled_uid, "updated_at": _now()}
+        values = {"uidvalidity": mark.uidvalidity, "last_uid": mark.last_uid, "settled_uid": mark.settled_uid, "updated_at": utc_now()}
         if current is None:
             connection.execute(insert(folder_checkpoints).values(source_name=source_name, folder=folder, **values))
         else:
@@ -84,7 +55,7 @@ class Checkpoints:
 
     def record_poll(self, source_name: str, error: str | None, backlog: int) -> None:
         """Note the end of a poll: when, whether it worked, and how much is left."""
-        now = _now()
+        now = utc_now()
         values = {"last_poll_at": now, "backlog": backlog}
         values.update({"last_error": scrub(error), "last_error_at": now} if error else {"last_success_at": now})
         with self.engine.begin() as connection:

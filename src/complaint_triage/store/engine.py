@@ -13,21 +13,19 @@ from typing import Callable, Iterable, Iterator
 
 from pydantic_core import PydanticSerializationError
 from sqlalchemy import create_engine, event, func, select, true
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from complaint_triage.store.dialects import insert_for
+from complaint_triage.clock import utc_now
 from complaint_triage.store.case_links import attach
 from complaint_triage.errors import StoreError
 from complaint_triage.records import RawMessage, TriageRecord
 from complaint_triage.store.migrate import upgrade
-from complaint_triage.store.tables import messages
+from complaint_triage.store.tables import decode_record, messages
 
 log = logging.getLogger("complaint_triage.store")
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # SQLite copies its write-ahead log into the database file (a checkpoint, with an fsync) when the
@@ -124,7 +122,7 @@ def redact_url(url: str) -> str:
 
 
 def _row_values(message: RawMessage, record: TriageRecord) -> dict:
-    now = _now()
+    now = utc_now()
     return {
         "message_id": record.message_id,
         "source": message.source,
@@ -193,12 +191,61 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self._journal = JournalKeeper(self.engine) if self.engine.dialect.name == "sqlite" else None
+        self._checkpoints = None
         try:
             before = upgrade(self.engine)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot prepare store {redact_url(url)}: {exc.__class__.__name__}") from exc
         if before in (None, "0001"):  # cases came with revision 0002: group what was stored before
             self.link_cases()
+
+    # The facade: everything outside store/ goes through these, never through .engine.
+
+    def cases(self, records: dict[str, TriageRecord] | None = None, keys: list[str] | None = None) -> list:
+        """The cases of RECORDS (default: every stored record), or only those named by KEYS."""
+        from complaint_triage.store.case_links import load_cases
+
+        if records is None:
+            records = {record.message_id: record for record in self.records()}
+        return load_cases(self.engine, records, keys)
+
+    def cases_by_key(self, keys: list[str]) -> list:
+        """The named cases, reading only their own records."""
+        from complaint_triage.store.case_links import load_cases_by_key
+
+        return load_cases_by_key(self.engine, keys)
+
+    def resolve_case(self, ident: str) -> str:
+        """The case key for a complaint ID, case key or ASIN."""
+        from complaint_triage.store.case_links import resolve_case_key
+
+        return resolve_case_key(self.engine, ident)
+
+    def set_case_status(self, ident: str, status: str, note: str | None = None, actor: str = "cli", with_siblings: bool = True) -> list[str]:
+        """Set a case's status (and its siblings' raised by the same mail), keeping the history."""
+        from complaint_triage.store.case_links import set_status
+
+        return set_status(self.engine, ident, status, note, actor, with_siblings)
+
+    @property
+    def checkpoints(self):
+        """Per-source checkpoints and poll status, in this store's database."""
+        from complaint_triage.store.checkpoints import Checkpoints
+
+        if self._checkpoints is None:
+            self._checkpoints = Checkpoints(self.engine)
+        return self._checkpoints
+
+    def leases(self):
+        """A lease backend that fits this store's database (one worker per source at a time)."""
+        from complaint_triage.store.leases import leases_for
+
+        return leases_for(self.engine)
+
+    @property
+    def alert_log(self) -> "AlertLog":
+        """Which alerts were sent, are failing or were given up."""
+        return AlertLog(self.engine)
 
     def link_cases(self) -> None:
         """Group every stored record into cases (after an upgrade from a store without them)."""
@@ -207,13 +254,10 @@ class Store:
         for start in range(0, len(ids), 500):
             with self.engine.begin() as connection:
                 rows = connection.execute(select(messages.c.record).where(messages.c.id.in_(ids[start : start + 500]))).scalars()
-                attach(connection, [TriageRecord.model_validate(row if isinstance(row, dict) else json.loads(row)) for row in rows])
+                attach(connection, [decode_record(row) for row in rows])
 
     def _insert(self):
-        dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(self.engine.dialect.name)
-        if dialect is None:
-            raise StoreError(f"unsupported database: {self.engine.dialect.name}")
-        return dialect.insert(messages)
+        return insert_for(self.engine, messages)
 
     def save_many(self, pairs: Iterable[tuple[RawMessage, TriageRecord]], in_transaction: Callable[[Connection], None] | None = None, durable: bool = False) -> int:
         """Insert or refresh records in one transaction, with IN_TRANSACTION's own writes (a source's checkpoint); returns how many were written.
@@ -258,7 +302,7 @@ class Store:
             query = query.where(where)
         with self.engine.connect() as connection:
             for (record,) in connection.execute(query):
-                yield TriageRecord.model_validate(record if isinstance(record, dict) else json.loads(record))
+                yield decode_record(record)
 
     def rows(self, where=None) -> list[dict]:
         """Stored rows without the raw bytes (for reports)."""
@@ -307,3 +351,34 @@ def _deduplicated(rows: list[dict]) -> list[dict]:
     for row in rows:
         latest[row["message_id"]] = row
     return list(latest.values())
+
+
+class AlertLog:
+    """The alert log of one store (store/alert_log.py bound to its engine)."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    def new_case_keys(self, opened_since: datetime) -> list[str]:
+        """Cases still `new` opened at or after OPENED_SINCE."""
+        from complaint_triage.store import alert_log
+
+        return alert_log.new_case_keys(self._engine, opened_since)
+
+    def outcomes(self, case_keys: list[str]) -> dict[tuple[str, str], dict]:
+        """The recorded outcome of each (case, channel)."""
+        from complaint_triage.store import alert_log
+
+        return alert_log.outcomes(self._engine, case_keys)
+
+    def record_outcome(self, case_keys: list[str], channel: str, state: str, attempts: int, error: str | None) -> None:
+        """Note one delivery attempt's outcome."""
+        from complaint_triage.store import alert_log
+
+        alert_log.record_outcome(self._engine, case_keys, channel, state, attempts, error)
+
+    def entries(self) -> list[dict]:
+        """Every recorded outcome, newest first."""
+        from complaint_triage.store import alert_log
+
+        return alert_log.entries(self._engine)

@@ -6,9 +6,26 @@ compares the migrated schema with this module.
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
 )
+
+from complaint_triage.records import TriageRecord
 
 metadata = MetaData()
 
@@ -110,3 +127,8 @@ alerts = Table(
     Column("last_attempt_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
 )
+
+
+def decode_record(value) -> TriageRecord:
+    """A stored record column as a TriageRecord (PostgreSQL hands back a dict, SQLite the JSON text)."""
+    return TriageRecord.model_validate(value if isinstance(value, dict) else json.loads(value))

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from email.message import EmailMessage
 from email.utils import format_datetime
 from datetime import datetime, timezone
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"  # the checkout's annotated mail (absent from a wheel)
 
 
 def build_message(
@@ -53,3 +58,26 @@ Title: Wireless Charger Pad
 Infringement type: Trademark
 Complaint ID: 16509328131
 """
+
+
+PASSWORD_ENV = "COMPLAINT_TRIAGE_TEST_IMAP_PASSWORD"
+_MESSAGE_ID = re.compile(rb"(?im)^message-id:[^\n]*\n(?:[ \t][^\n]*\n)*")
+
+
+def with_message_id(raw: bytes, message_id: str) -> bytes:
+    """The message with its Message-ID replaced (or added), so copies of a fixture stay distinct."""
+    return f"Message-ID: {message_id}\r\n".encode() + _MESSAGE_ID.sub(b"", raw, count=1)
+
+
+def sample_messages(count: int, tag: str | None = None) -> list[bytes]:
+    """COUNT distinct messages: the shipped fixture mails in turn, or generated notices when there are none."""
+    tag = tag or uuid.uuid4().hex[:8]
+    bodies = [path.read_bytes() for path in sorted(FIXTURES.glob("*.eml"))] or [build_message(NOTICE, message_id=None)]
+    return [with_message_id(bodies[n % len(bodies)], f"<{tag}-{n}@test.example>") for n in range(count)]
+
+
+def message_of_size(size: int, message_id: str) -> bytes:
+    """A plain notice padded to about SIZE bytes."""
+    raw = build_message(NOTICE, message_id=message_id)
+    padding = b"\r\n".join([b"x" * 76] * max(0, (size - len(raw)) // 78))
+    return raw + padding + b"\r\n"

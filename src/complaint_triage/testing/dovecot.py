@@ -9,6 +9,8 @@ capability list (no MOVE, no IDLE), to exercise the fallbacks.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import os
 import pwd
 import re
@@ -23,6 +25,9 @@ import uuid
 from pathlib import Path
 
 from imapclient import IMAPClient
+
+from complaint_triage.settings import SourceSettings
+from complaint_triage.testing.mail import PASSWORD_ENV
 
 PASSWORD = "Dovecot-Test-Pa55word"
 LEGACY_HOST = "127.0.0.2"  # same server, capabilities IMAP4rev1 LITERAL+ UIDPLUS only
@@ -238,3 +243,21 @@ class Dovecot:
 def _header_value(block: bytes) -> str:
     match = re.search(rb"(?i)message-id:\s*(\S+)", block)
     return match.group(1).decode() if match else ""
+
+
+@dataclass
+class Mailbox:
+    """A fresh user on the shared Dovecot, and settings for a source reading it."""
+
+    server: Dovecot
+    user: str
+
+    def settings(self, **overrides) -> SourceSettings:
+        """Settings for a source on this mailbox: plain IMAP on loopback, unless overridden."""
+        values = {"name": "inbox", "type": "imap", "host": "127.0.0.1", "port": self.server.plain_port, "security": "none",
+                  "username": self.user, "password_env": PASSWORD_ENV, "timeout_seconds": 10}
+        return SourceSettings.model_validate({**values, **overrides})
+
+    def append(self, messages: list[bytes], folder: str = "INBOX", flags: tuple = ()) -> None:
+        """Deliver messages to a folder."""
+        self.server.append(self.user, messages, folder, flags)
