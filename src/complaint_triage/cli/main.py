@@ -6,31 +6,45 @@ import json
 import logging
 import sys
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from complaint_triage import report as reports
-from complaint_triage.cli.common import EXIT_USAGE, UsageProblem, config_option, freeze_startup_heap, settings_for
+from complaint_triage.cli.common import (
+    EXIT_USAGE,
+    UsageProblem,
+    config_option,
+    freeze_startup_heap,
+    settings_for,
+)
 from complaint_triage.errors import TriageError
-from complaint_triage.evaluate import evaluate as run_evaluation
-from complaint_triage.ingest import IngestSummary, ingest
-from complaint_triage.records import TriageRecord
-from complaint_triage.pipeline.triage import default_triager
-from complaint_triage.settings import Settings
-from complaint_triage.sources import sources_for_path
-from complaint_triage.store import Store, redact_url
+
+if TYPE_CHECKING:  # the heavy modules (spaCy, SQLAlchemy, pydantic models, rich) load inside the commands that use them
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from complaint_triage.records import TriageRecord
+    from complaint_triage.settings import Settings
+    from complaint_triage.store import Store
 
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
-stderr = Console(stderr=True)
 log = logging.getLogger("complaint_triage")
 
 
+@lru_cache(maxsize=1)
+def _stderr():
+    """The console progress and summaries go to (rich loads only when something is printed)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 def _triager(settings: Settings):
+    from complaint_triage.pipeline.triage import default_triager
+
     return default_triager(settings.schedule.timezone)
 
 
@@ -48,6 +62,9 @@ def cli(log_format: str, verbose: bool) -> None:
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    stderr = _stderr()
     return Progress(TextColumn("[bold]triage"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=stderr, disable=not stderr.is_terminal, transient=True)
 
 
@@ -69,6 +86,8 @@ def _markdown_row(record: TriageRecord) -> str:
 
 
 def _results_table() -> Table:
+    from rich.table import Table
+
     table = Table(title="Triage results", show_lines=False)
     for column in ("urgency", "kind", "ASINs", "complaint IDs", "respond by", "subject", "file"):
         table.add_column(column)
@@ -83,6 +102,12 @@ def _results_table() -> Table:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes that triage in parallel (output order is kept).")
 def process(paths: tuple[str, ...], output_format: str, config: str | None, no_store: bool, workers: int) -> None:
     """Triage saved mail: .eml files, directories of them (recursive), mbox files and Maildirs."""
+    from rich.console import Console
+
+    from complaint_triage.ingest import IngestSummary, ingest
+    from complaint_triage.sources import sources_for_path
+    from complaint_triage.store import Store
+
     settings = settings_for(config)
     try:
         sources = [sources_for_path(path) for path in paths]
@@ -112,6 +137,9 @@ def process(paths: tuple[str, ...], output_format: str, config: str | None, no_s
 
 
 def _finish(summary, store: Store | None) -> None:
+    from complaint_triage.store import redact_url
+
+    stderr = _stderr()
     where = f", stored in {redact_url(store.url)}" if store else ""
     stderr.print(f"{summary.triaged} triaged, {summary.failed} failed{where}", highlight=False)
     for failure in summary.failures:
@@ -125,6 +153,9 @@ def _finish(summary, store: Store | None) -> None:
 @click.option("--failed-only", is_flag=True, help="Replay only the messages whose triage failed.")
 def reprocess(config: str | None, failed_only: bool) -> None:
     """Re-triage every stored message from its kept raw bytes (after a pattern change)."""
+    from complaint_triage.ingest import ingest
+    from complaint_triage.store import Store
+
     settings = settings_for(config)
     store = Store(settings.store.url)
     messages = list(store.raw_messages(failed_only=failed_only))
@@ -139,6 +170,8 @@ def reprocess(config: str | None, failed_only: bool) -> None:
 @config_option
 def export(output_format: str, config: str | None) -> None:
     """Write every stored record to stdout, one JSON object per line."""
+    from complaint_triage.store import Store
+
     store = Store(settings_for(config).store.url)
     for record in store.records():
         sys.stdout.write(json.dumps(record.to_json_dict(), ensure_ascii=False) + "\n")
@@ -151,6 +184,8 @@ def _report_day(value: str | None, zone: str, rows: list[dict]) -> date:
     if value == "today":
         return today
     if value == "latest":
+        from complaint_triage import report as reports
+
         return reports.latest_day(rows, zone) or today
     try:
         return date.fromisoformat(value)
@@ -165,6 +200,9 @@ def _report_day(value: str | None, zone: str, rows: list[dict]) -> date:
 @config_option
 def report(day: str | None, output_format: str, output: str | None, config: str | None) -> None:
     """Write the daily triage summary for one day from the store."""
+    from complaint_triage import report as reports
+    from complaint_triage.store import Store
+
     settings = settings_for(config)
     store = Store(settings.store.url)
     zone = settings.schedule.timezone
@@ -195,6 +233,10 @@ def build_model_command(output: str | None) -> None:
 @config_option
 def evaluate(directory: str, as_json: bool, config: str | None) -> None:
     """Score the pipeline against annotated fixtures (NAME.eml + NAME.expected.json)."""
+    from rich.console import Console
+
+    from complaint_triage.evaluate import evaluate as run_evaluation
+
     result = run_evaluation(Path(directory), _triager(settings_for(config)))
     if as_json:
         click.echo(result.model_dump_json(indent=2))
@@ -218,7 +260,7 @@ def main() -> None:
     except click.exceptions.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except click.Abort:
-        stderr.print("aborted", highlight=False)
+        _stderr().print("aborted", highlight=False)
         raise SystemExit(130) from None
     except click.ClickException as exc:
         click.echo(f"complaint-triage: error: {exc.format_message()}", err=True)

@@ -7,14 +7,14 @@ import logging
 import sys
 from dataclasses import asdict
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from complaint_triage.cli.common import config_option, freeze_startup_heap, settings_for
-from complaint_triage.service import PollOutcome, Service, install_signal_handlers, source_statuses
-from complaint_triage.store import Store
+
+if TYPE_CHECKING:  # the service, the store and rich load inside the commands
+    from complaint_triage.service import PollOutcome
 
 log = logging.getLogger("complaint_triage.service")
 
@@ -26,6 +26,8 @@ log = logging.getLogger("complaint_triage.service")
 @config_option
 def run(once: bool, config: str | None) -> None:
     """Run the service: poll every source on its schedule, write the daily summary; SIGTERM/SIGINT stop it cleanly."""
+    from complaint_triage.service import Service, install_signal_handlers
+
     service = Service(settings_for(config))
     freeze_startup_heap()
     install_signal_handlers(service.stop)
@@ -58,6 +60,12 @@ def _when(moment: datetime | None) -> str:
 @config_option
 def status(output_format: str, config: str | None) -> None:
     """Show each source's last poll, last success, last error, messages triaged and backlog."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from complaint_triage.service import source_statuses
+    from complaint_triage.store import Store
+
     settings = settings_for(config)
     store = Store(settings.store.url)
     statuses = source_statuses(settings, store)
