@@ -92,12 +92,12 @@ def _days(value: dict, notice_day: date | None) -> int | None:
     return delta if 0 < delta <= 366 else None
 
 
-def extract(parsed: ParsedEmail, nlp: Language, notice_day: date | None = None) -> Entities:
-    """Run the pipeline over a parsed email."""
+def extract(parsed: ParsedEmail, nlp: Language, notice_day: date | None = None, text: str | None = None) -> Entities:
+    """Run the pipeline over a parsed email (`text`: its extraction_text, when the caller has it already)."""
     try:
         # The memory zone frees the strings each message adds to the vocabulary (new ASINs, IDs),
         # so a worker's memory stays flat over a year of mail.
         with nlp.memory_zone():
-            return entities_from_doc(nlp(extraction_text(parsed)), notice_day)
+            return entities_from_doc(nlp(text if text is not None else extraction_text(parsed)), notice_day)
     except Exception as exc:  # a pipeline failure on one message must not stop the batch
         raise ExtractionError(f"extraction failed: {type(exc).__name__}: {exc}") from exc
