@@ -219,10 +219,14 @@ def report(day: str | None, output_format: str, output: str | None, config: str 
 
 @cli.command("build-model")
 @click.option("--output", type=click.Path(file_okay=False), help="Directory to write the pipeline into (default: the models/ directory in use).")
-def build_model_command(output: str | None) -> None:
+@click.option("--vocabulary-from", "vocabulary_from", type=click.Path(exists=True, file_okay=False),
+              help="First refresh config/patterns/vocabulary.txt from the words that recur in the .eml files under this directory.")
+def build_model_command(output: str | None, vocabulary_from: str | None) -> None:
     """Assemble the spaCy pipeline from config/patterns/ into models/."""
-    from complaint_triage.pipeline.nlp.build import build_model
+    from complaint_triage.pipeline.nlp.build import build_model, write_vocabulary
 
+    if vocabulary_from:
+        click.echo(f"vocabulary written to {write_vocabulary(Path(vocabulary_from))}")
     target = build_model(Path(output) if output else None)
     click.echo(f"pipeline written to {target}")
 
