@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import generate, generate_inbox  # noqa: E402
+from generate import generate, generate_inbox
 
 
 def _best(repeat: int, count: int, work) -> float:
@@ -114,7 +114,9 @@ def main() -> None:
         from complaint_triage.pipeline.triage import default_triager
 
         triager = default_triager()
-        cProfile.runctx("[triager.triage_bytes(raw) for raw in notices]", globals(), {"triager": triager, "notices": notices}, str(args.profile))
+        profiler = cProfile.Profile()
+        profiler.runcall(lambda: [triager.triage_bytes(raw) for raw in notices])
+        profiler.dump_stats(args.profile)
         print(f"profile written to {args.profile}")
 
 

@@ -60,11 +60,11 @@ def test_the_built_vocabulary_holds_the_recurring_words_and_loading_keeps_them(t
     from complaint_triage.resources import config_dir
 
     chunks = read_vocabulary(config_dir() / "patterns")
-    assert len(chunks) > 500 and "Complaint" in chunks and not any(ch.isdigit() for chunk in chunks for ch in chunk)
+    assert len(chunks) > 500 and "Complaint" in chunks and not any(sum(ch.isdigit() for ch in chunk) > 4 for chunk in chunks)
     nlp = load_pipeline()
     assert all(chunk in nlp.vocab.strings for chunk in chunks)
     with nlp.memory_zone():
         nlp.make_doc("Complaint ID: 16509328131 about B0XYZ98765 removed.")
         assert "B0XYZ98765" in nlp.vocab.strings
     assert "Complaint" in nlp.vocab.strings and "B0XYZ98765" not in nlp.vocab.strings  # the new identifier is gone again
-    assert recurring_chunks(["a b a 12", "b a c 12"], min_count=2) == ["a", "b"]
+    assert recurring_chunks(["a b a 12 B0AB123456", "b a c 12 B0AB123456"], min_count=2) == ["12", "a", "b"]

@@ -72,7 +72,7 @@ def write_vocabulary(mail_dir: Path, patterns_dir: Path | None = None, min_count
     patterns_dir = patterns_dir or config_dir() / "patterns"
     texts = (extraction_text(parse_email(path.read_bytes())) for path in sorted(mail_dir.rglob("*.eml")))
     chunks = recurring_chunks(texts, min_count)
-    header = f"# Chunks of text that recur in mail (seen {min_count}+ times, no digits): built into the pipeline's vocabulary.\n"
+    header = f"# Chunks of text that recur in mail (seen {min_count}+ times, at most 4 digits): built into the pipeline's vocabulary.\n"
     target = patterns_dir / VOCABULARY_FILE
     target.write_text(header + "".join(chunk + "\n" for chunk in chunks), encoding="utf-8")
     return target

@@ -20,6 +20,7 @@ from complaint_triage.pipeline.nlp.trademarks import find_trademarks
 
 CANDIDATES = "candidates"
 IDENTIFIERS = "identifiers"
+DOC_TEXT = "text"  # Doc.user_data key of the Doc's text, computed (or given) once
 FAMILY_LABELS = {
     "asin": "ASIN",
     "complaint_id": "COMPLAINT_ID",
@@ -47,9 +48,9 @@ def words_between(doc: Doc, start: int, end: int) -> int:
 
 def doc_text(doc: Doc) -> str:
     """The Doc's text, computed once (Doc.text joins every token on each access)."""
-    if "text" not in doc.user_data:
-        doc.user_data["text"] = doc.text
-    return doc.user_data["text"]
+    if DOC_TEXT not in doc.user_data:
+        doc.user_data[DOC_TEXT] = doc.text
+    return doc.user_data[DOC_TEXT]
 
 
 def lines_between(doc: Doc, start: int, end: int) -> int:

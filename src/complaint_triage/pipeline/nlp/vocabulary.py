@@ -17,13 +17,15 @@ from collections.abc import Iterable
 from spacy.language import Language
 
 MAX_CHUNK_CHARS = 40  # longer chunks are URLs, base64 and the like: they do not recur
+MAX_CHUNK_DIGITS = 4  # years, list numbers and '72' recur; identifiers (ASINs, complaint IDs) are new in every message
 _DIGIT = re.compile(r"\d")
 
 
 def recurring_chunks(texts: Iterable[str], min_count: int = 2) -> list[str]:
-    """The space-separated chunks seen at least MIN_COUNT times, without digits (identifiers, dates, amounts), sorted."""
+    """The space-separated chunks seen at least MIN_COUNT times, with few digits (not identifiers), sorted."""
     counts = Counter(chunk for text in texts for chunk in text.split())
-    return sorted(chunk for chunk, seen in counts.items() if seen >= min_count and len(chunk) <= MAX_CHUNK_CHARS and not _DIGIT.search(chunk))
+    return sorted(chunk for chunk, seen in counts.items()
+                  if seen >= min_count and len(chunk) <= MAX_CHUNK_CHARS and len(_DIGIT.findall(chunk)) <= MAX_CHUNK_DIGITS)
 
 
 def add_vocabulary(nlp: Language, chunks: Iterable[str]) -> None:
