@@ -97,7 +97,7 @@ def _sold(rng: random.Random) -> tuple[str, str, str]:
             f"Quantity: {rng.randint(1, 4)}\nOrder date: {rng.randint(1, 28)} Nov 2026\nPrice: {_money(rng)}\nShipping: Standard\n"
             f"Ship by: {rng.randint(1, 28)} Dec 2026\n\nShip to:\n  {rng.choice(_NAMES)}\n  {rng.choice(_CITIES)}\n\n"
             "Please confirm shipment in Seller Central once the package is on its way.\n\nSincerely,\nSelling on Amazon")
-    return "Sold, ship now <auto-confirm@amazon.com>", f"Sold, ship now: {product}", body
+    return "\"Sold, ship now\" <auto-confirm@amazon.com>", f"Sold, ship now: {product}", body
 
 
 def _shipped(rng: random.Random) -> tuple[str, str, str]:

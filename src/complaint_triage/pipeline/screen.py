@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from spacy.language import Language
 
 from complaint_triage.pipeline import normalise
+from complaint_triage.pipeline.nlp.shapes import Shape
 from complaint_triage.pipeline.senders import SenderProfile
 from complaint_triage.records import Entities
 
@@ -48,6 +49,8 @@ SCREENED_REASON = "Screened before extraction: no complaint, notice or claim wor
 _TOKEN_ATTRS = ("LOWER", "ORTH", "TEXT", "NORM")
 _OPTIONAL_OPS = ("?", "*", "!")
 _ASCII_LETTER = re.compile(r"[a-z]")
+# Runs of Latin letters: the words a set lookup finds (CJK splits per character, so it is found as a substring).
+_LETTER_RUN = re.compile(r"[a-zß-öø-ÿā-ɏ]+")
 _GAP = "\x00"  # between a phrase's tokens in the trie; becomes \s*, any spacing (re.escape leaves it as it is)
 
 
@@ -109,6 +112,56 @@ def _node_regex(node: dict) -> str:
     return f"(?:{body})?" if ends else body
 
 
+def _phrases_regex(phrases: list[list[str]]) -> re.Pattern:
+    """The phrases (token lists) sharing a first token, any spacing between tokens, grouped by their end guard."""
+    by_end: dict[str, list[str]] = {}
+    for tokens in phrases:
+        by_end.setdefault(_edge(tokens[-1], False), []).append(_GAP.join(tokens))
+    parts = ["(?:" + _trie_regex(sorted(set(joined))).replace(_GAP, r"\s*") + ")" + end for end, joined in by_end.items()]
+    return re.compile("|".join(parts))
+
+
+class CueIndex:
+    """The phrases of the trigger patterns, found by their first word: a set lookup, then one small pattern per word present."""
+
+    def __init__(self) -> None:
+        self.by_word: dict[str, list[list[str]]] = {}  # first token made of letters -> its phrases
+        self.by_literal: dict[str, list[list[str]]] = {}  # other first tokens (CJK, digits, punctuation), found as substrings
+        self.aliases: dict[str, set[str]] = {}  # a letter run of the text -> first words the tokenizer may split out of it
+        self._compiled: dict[str, re.Pattern] = {}
+
+    def add(self, tokens: list[str]) -> None:
+        """One phrase, as the pipeline's tokenizer splits it, lower-cased."""
+        first = tokens[0]
+        (self.by_word if _LETTER_RUN.fullmatch(first) else self.by_literal).setdefault(first, []).append(tokens)
+
+    def alias_exceptions(self, rules: dict) -> None:
+        """A tokenizer exception splits 'cannot' into 'can' 'not': 'not' is then present where the text says 'cannot'."""
+        for chunk, pieces in rules.items():
+            for piece in pieces:
+                word = str(piece.get(65, piece.get("ORTH", ""))).lower()  # 65 is spaCy's ORTH attribute id
+                if word in self.by_word and word != chunk.lower():
+                    for run in _LETTER_RUN.findall(chunk.lower()):
+                        self.aliases.setdefault(run, set()).add(word)
+
+    def find(self, lowered: str) -> str | None:
+        """The first phrase found in the lower-cased text, or None."""
+        runs = set(_LETTER_RUN.findall(lowered))
+        words = runs & self.by_word.keys()
+        for run in runs & self.aliases.keys():
+            words |= self.aliases[run]
+        keys = [("w", word) for word in sorted(words)] + [("l", literal) for literal in self.by_literal if literal in lowered]
+        for kind, key in keys:
+            phrases = (self.by_word if kind == "w" else self.by_literal)[key]
+            if kind == "w" and any(len(tokens) == 1 for tokens in phrases):
+                return key  # the word itself is the phrase, and it stands alone in the text
+            pattern = self._compiled.get(key) or self._compiled.setdefault(key, _phrases_regex(phrases))
+            found = pattern.search(lowered)
+            if found:
+                return found.group()
+        return None
+
+
 class ComplaintScreen:
     """Compiled once per loaded pipeline: decides which messages need the spaCy pipeline."""
 
@@ -116,12 +169,12 @@ class ComplaintScreen:
 
     def __init__(self, nlp: Language):
         self.read_everything = False
-        self.cue_pattern = self._compile_cues(nlp)
+        self.cues = self._compile_cues(nlp)
         self.shape_patterns = self._compile_shapes(nlp)
-        self.marketplace_patterns = [pattern for label, pattern in self._shapes(nlp) if label == MARKETPLACE_LABEL]
+        self.marketplace_patterns = [shape.pattern for shape in self._shapes(nlp) if shape.label == MARKETPLACE_LABEL]
 
-    def _compile_cues(self, nlp: Language) -> re.Pattern | None:
-        groups: dict[tuple[str, str], list[str]] = {}
+    def _compile_cues(self, nlp: Language) -> CueIndex:
+        index = CueIndex()
         for row in nlp.get_pipe("span_ruler").patterns:
             if row["label"] in QUALIFYING_LABELS | COMPLAINT_VALUE_CUES or row["label"].startswith("VAL_"):
                 continue
@@ -130,11 +183,9 @@ class ComplaintScreen:
                 self.read_everything = True
                 continue
             for tokens in pieces:
-                # Grouped by their edge lookarounds, so that each group is one trie of literals.
-                edges = (_edge(tokens[0], True), _edge(tokens[-1], False))
-                groups.setdefault(edges, []).append(_GAP.join(tokens))
-        alternatives = [start + "(?:" + _trie_regex(sorted(set(phrases))).replace(_GAP, r"\s*") + ")" + end for (start, end), phrases in groups.items()]
-        return re.compile("|".join(alternatives)) if alternatives else None
+                index.add(tokens)
+        index.alias_exceptions(nlp.tokenizer.rules or {})
+        return index
 
     @staticmethod
     def _pieces(nlp: Language, pattern) -> list[list[str]] | None:
@@ -146,13 +197,13 @@ class ComplaintScreen:
         return [[word] for word in words if word] if words else None
 
     @staticmethod
-    def _shapes(nlp: Language) -> list[tuple[str, re.Pattern]]:
+    def _shapes(nlp: Language) -> list[Shape]:
         return list(nlp.get_pipe("value_finder").shapes)
 
-    def _compile_shapes(self, nlp: Language) -> list[re.Pattern]:
+    def _compile_shapes(self, nlp: Language) -> list[Shape]:
         values = nlp.get_pipe("identifier_linker").values
         # A value that needs a cue is linked only when a cue (a trigger above) stands before it.
-        return [pattern for label, pattern in self._shapes(nlp) if label != MARKETPLACE_LABEL and values.get(label, {}).get("needs_cue") is not True]
+        return [shape for shape in self._shapes(nlp) if shape.label != MARKETPLACE_LABEL and values.get(shape.label, {}).get("needs_cue") is not True]
 
     def check(self, text: str, sender: SenderProfile) -> ScreenResult:
         """Whether the message (its extraction text and its sender) needs the full pipeline."""
@@ -161,13 +212,13 @@ class ComplaintScreen:
         signal = _sender_signal(sender)
         if signal:
             return ScreenResult(True, signal)
-        cue = self.cue_pattern.search(text.lower()) if self.cue_pattern else None
+        cue = self.cues.find(text.lower())
         if cue:
-            return ScreenResult(True, f"cue {cue.group()!r}")
-        for pattern in self.shape_patterns:
-            value = pattern.search(text)
+            return ScreenResult(True, f"cue {cue!r}")
+        for shape in self.shape_patterns:
+            value = shape.search(text)
             if value:
-                return ScreenResult(True, f"identifier {value.group()!r}")
+                return ScreenResult(True, f"identifier {value!r}")
         if not self._marketplaces_readable(text):
             return ScreenResult(True, "a store domain inside a longer word")
         return ScreenResult(False, SCREENED_REASON)
