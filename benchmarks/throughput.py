@@ -2,8 +2,10 @@
 
     python benchmarks/throughput.py [--sizes 1000 5000 20000] [--workers 2]
 
-Prints one table: N, floor msg/s, ours msg/s (single process and with --workers), the ratios,
-and peak RSS; then the cold start of `process` on one message.
+Two mixes, side by side: complaint-only mail (notices generated from the fixtures) and a
+seller's inbox (90% everyday mail, 10% notices). For each N and mix: floor msg/s on the same
+messages, ours msg/s (single process and with --workers), the ratios and peak RSS; then the
+start of `--help` and of `process` on one message, and the load average while it ran.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import generate  # noqa: E402
-from complaint_triage.testing.measure import peak_rss_kib  # noqa: E402
+from generate import generate, generate_inbox
+
+from complaint_triage.testing.measure import peak_rss_kib
+
+MIXES = {"notices": generate, "inbox": generate_inbox}
 
 CLI = [sys.executable, "-m", "complaint_triage.cli"]
 
@@ -60,11 +65,27 @@ def run_process(directory: Path, workers: int, database: Path) -> tuple[float, f
     return wall, peak_kib / 1024
 
 
-def cold_start(path: Path) -> float:
-    """Seconds for `process` on a single message, interpreter start included."""
+def cold_start(*args: str) -> float:
+    """Seconds for one command, interpreter start included."""
     start = time.perf_counter()
-    subprocess.run([*CLI, "process", str(path), "--no-store"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([*CLI, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
+
+
+def measure_mix(name: str, size: int, scratch: Path, workers: int) -> tuple[dict, list[Path]]:
+    """Floor, one process and WORKERS processes on SIZE messages of one mix."""
+    directory = scratch / f"{name}{size}"
+    paths = MIXES[name](size, directory)
+    floor = floor_rate(paths)
+    wall, rss = run_process(directory, 1, scratch / f"{name}-one{size}.db")
+    wall_w, rss_w = run_process(directory, workers, scratch / f"{name}-many{size}.db")
+    return {"floor": floor, "ours": size / wall, "rss": rss, "ours_w": size / wall_w, "rss_w": rss_w}, paths
+
+
+def _cells(figures: dict) -> str:
+    ratio, speedup = figures["ours"] / figures["floor"], figures["ours_w"] / figures["ours"]
+    return (f"{figures['floor']:>7.0f} {figures['ours']:>6.0f} {ratio:>5.2f} {figures['rss']:>6.0f}"
+            f" {figures['ours_w']:>6.0f} {speedup:>5.2f} {figures['rss_w']:>6.0f}")
 
 
 def main() -> None:
@@ -73,19 +94,18 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000])
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    print(f"{'N':>6} {'floor/s':>8} {'ours/s':>8} {'ratio':>6} {'RSS MB':>7} | {'w=' + str(args.workers) + ' /s':>8} {'vs 1':>5} {'RSS MB':>7}")
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average at start {os.getloadavg()[0]:.2f}")
+    head = f"{'floor/s':>7} {'ours/s':>6} {'ratio':>5} {'RSS MB':>6} {'w=' + str(args.workers) + '/s':>6} {'vs 1':>5} {'RSS MB':>6}"
+    print(f"{'':>6} | {'complaint-only mail':^45} | {'inbox mix (90% everyday)':^45}")
+    print(f"{'N':>6} | {head} | {head}")
     with tempfile.TemporaryDirectory() as scratch:
         for size in args.sizes:
-            directory = Path(scratch) / f"mail{size}"
-            paths = generate(size, directory)
-            floor = floor_rate(paths)
-            wall, rss = run_process(directory, 1, Path(scratch) / f"one{size}.db")
-            wall_w, rss_w = run_process(directory, args.workers, Path(scratch) / f"many{size}.db")
-            ours, ours_w = size / wall, size / wall_w
-            print(f"{size:>6} {floor:>8.0f} {ours:>8.0f} {ours / floor:>6.2f} {rss:>7.0f} | {ours_w:>8.0f} {ours_w / ours:>5.2f} {rss_w:>7.0f}", flush=True)
-        cold = min(cold_start(paths[0]) for _ in range(3))
-    print(f"cold start of `process` on one message: {cold:.2f} s")
+            notices, paths = measure_mix("notices", size, Path(scratch), args.workers)
+            inbox, _ = measure_mix("inbox", size, Path(scratch), args.workers)
+            print(f"{size:>6} | {_cells(notices)} | {_cells(inbox)}  (load {os.getloadavg()[0]:.2f})", flush=True)
+        help_start = min(cold_start("--help") for _ in range(3))
+        cold = min(cold_start("process", str(paths[0]), "--no-store") for _ in range(3))
+    print(f"start of `--help`: {help_start:.2f} s; `process` on one message: {cold:.2f} s; load average at end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

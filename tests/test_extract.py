@@ -99,3 +99,26 @@ def test_lowercase_asin_is_upper_cased(triager):
 
 def test_parse_keeps_text_for_extraction():
     assert "16509328131" in parse_email(build_message(NOTICE)).full_text
+
+
+def test_fast_shape_scans_find_exactly_what_the_patterns_find():
+    """The value finder's hand-checked look-behind gives the same matches as the whole pattern."""
+    import json
+
+    from complaint_triage.pipeline.extract import extraction_text
+    from complaint_triage.pipeline.nlp.shapes import Shape
+    from complaint_triage.pipeline.parse import parse_email
+    from complaint_triage.resources import config_dir
+    from tests.conftest import fixture_files
+
+    rows = [json.loads(line) for line in (config_dir() / "patterns" / "values.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    shapes = [Shape(row["label"], row["regex"]) for row in rows]
+    assert sum(shape.body is not None for shape in shapes) >= 10  # most shapes take the fast path
+    texts = [extraction_text(parse_email(path.read_bytes())) for path in fixture_files()]
+    texts += ["AB0B0CDEFGHIJ B0ABCDEFGH", "xU.S. 1,234,567 B1 U.S. 11,234,567", "#1234567 ##12345678 a-1234567 1234567.",
+              "\nB0ABCDEFGH\n", "UK00003123456UK00003123456 UK00003123456", "TMA1187654,TMA 1,187,654", "D987,654 xD987,654 US D987,654"]
+    for shape in shapes:
+        for text in texts:
+            assert shape.spans(text) == [m.span() for m in shape.pattern.finditer(text)], (shape.label, text[:60])
+            first = shape.pattern.search(text)
+            assert shape.search(text) == (first.group() if first else None)

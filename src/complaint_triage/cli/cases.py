@@ -4,15 +4,35 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from complaint_triage.records import URGENCIES
-from complaint_triage.cases import CASE_STATUSES, OPEN_STATUSES, Case
-from complaint_triage.cli.common import open_store, UsageProblem, config_option, settings_for
-from complaint_triage.store import Store
+from complaint_triage.cli.common import UsageProblem, config_option, open_store, settings_for
+
+if TYPE_CHECKING:  # the store (SQLAlchemy), the case models (pydantic) and rich load inside the commands
+    from rich.console import Console
+
+    from complaint_triage.cases import Case
+    from complaint_triage.store import Store
+
+class _StatusChoice(click.Choice):
+    """The case statuses (plus `extra` words), read from complaint_triage.cases only when an option is parsed or shown."""
+
+    def __init__(self, *extra: str):
+        self._extra = extra
+        super().__init__((), case_sensitive=True)
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from complaint_triage.cases import CASE_STATUSES
+
+        return (*self._extra, *CASE_STATUSES)
+
+    @choices.setter
+    def choices(self, _value) -> None:
+        pass  # click.Choice assigns its list; ours is computed
+
 
 _format_option = click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
 
@@ -24,12 +44,14 @@ def _all_cases(store: Store) -> list[Case]:
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
 
 
 @click.command()
 @click.argument("ident")
-@click.option("--status", type=click.Choice(CASE_STATUSES), help="Set the case's status.")
+@click.option("--status", type=_StatusChoice(), help="Set the case's status.")
 @click.option("--note", help="A note kept with the status change (what was done, by whom).")
 @click.option("--only", is_flag=True, help="Change only this case, not the other cases raised by the same mail.")
 @_format_option
@@ -67,11 +89,16 @@ def _print_case(found: Case, console: Console) -> None:
 
 
 @click.command()
-@click.option("--status", "wanted", type=click.Choice(["open", "all", *CASE_STATUSES]), default="open", show_default=True, help="Which cases: open (new or acknowledged), all, or one status.")
+@click.option("--status", "wanted", type=_StatusChoice("open", "all"), default="open", show_default=True, help="Which cases: open (new or acknowledged), all, or one status.")
 @_format_option
 @config_option
 def cases(wanted: str, output_format: str, config: str | None) -> None:
     """List cases, most urgent and soonest due first."""
+    from rich.table import Table
+
+    from complaint_triage.cases import OPEN_STATUSES
+    from complaint_triage.records import URGENCIES
+
     store = open_store(settings_for(config))
     found = [c for c in _all_cases(store) if wanted == "all" or c.status == wanted or (wanted == "open" and c.status in OPEN_STATUSES)]
     store.close()
@@ -94,6 +121,8 @@ def cases(wanted: str, output_format: str, config: str | None) -> None:
 @config_option
 def alerts_command(send: bool, output_format: str, config: str | None) -> None:
     """Show the alert log and the cases waiting to be announced; --send announces them."""
+    from rich.table import Table
+
     from complaint_triage import alerts
 
     settings = settings_for(config)

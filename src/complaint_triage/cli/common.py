@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import gc
 import logging
+from typing import TYPE_CHECKING
 
 import click
 
 from complaint_triage.errors import ConfigError
-from complaint_triage.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from complaint_triage.settings import Settings
 
 EXIT_USAGE = 2
 
@@ -23,6 +26,10 @@ class UsageProblem(click.ClickException):
 
 def settings_for(config: str | None) -> Settings:
     """The configuration, or a usage error naming what is wrong with it."""
+    from complaint_triage.settings import (
+        load_settings,  # pydantic loads only for commands that read the config
+    )
+
     try:
         return load_settings(config)
     except ConfigError as exc:

@@ -6,31 +6,47 @@ import json
 import logging
 import sys
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from complaint_triage import report as reports
-from complaint_triage.cli.common import open_store, opened_stores, EXIT_USAGE, UsageProblem, config_option, freeze_startup_heap, settings_for
+from complaint_triage.cli.common import (
+    EXIT_USAGE,
+    UsageProblem,
+    config_option,
+    freeze_startup_heap,
+    open_store,
+    opened_stores,
+    settings_for,
+)
 from complaint_triage.errors import CaseError, ConfigError, TriageError
-from complaint_triage.resources import model_location, shipped_inside_package
-from complaint_triage.evaluate import evaluate as run_evaluation
-from complaint_triage.ingest import IngestSummary, ingest
-from complaint_triage.records import TriageRecord
-from complaint_triage.pipeline.triage import default_triager
-from complaint_triage.settings import Settings
-from complaint_triage.sources import sources_for_path
-from complaint_triage.store import Store, redact_url
+
+if TYPE_CHECKING:  # the heavy modules (spaCy, SQLAlchemy, pydantic models, rich) load inside the commands that use them
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from complaint_triage.records import TriageRecord
+    from complaint_triage.settings import Settings
+    from complaint_triage.store import Store
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_RUNTIME = 0, 1, 1
-stderr = Console(stderr=True)
 log = logging.getLogger("complaint_triage")
 
 
+@lru_cache(maxsize=1)
+def _stderr():
+    """The console progress and summaries go to (rich loads only when something is printed)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 def _triager(settings: Settings):
+    from complaint_triage.pipeline.triage import default_triager
+    from complaint_triage.resources import model_location
+
     return default_triager(settings.schedule.timezone, model_location(settings.pipeline.model_dir), settings.pipeline.tables_dir)
 
 
@@ -48,6 +64,9 @@ def cli(log_format: str, verbose: bool) -> None:
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    stderr = _stderr()
     return Progress(TextColumn("[bold]triage"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=stderr, disable=not stderr.is_terminal, transient=True)
 
 
@@ -69,6 +88,8 @@ def _markdown_row(record: TriageRecord) -> str:
 
 
 def _results_table() -> Table:
+    from rich.table import Table
+
     table = Table(title="Triage results", show_lines=False)
     for column in ("urgency", "kind", "ASINs", "complaint IDs", "respond by", "subject", "file"):
         table.add_column(column)
@@ -83,6 +104,11 @@ def _results_table() -> Table:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes that triage in parallel (output order is kept).")
 def process(paths: tuple[str, ...], output_format: str, config: str | None, no_store: bool, workers: int) -> None:
     """Triage saved mail: .eml files, directories of them (recursive), mbox files and Maildirs."""
+    from rich.console import Console
+
+    from complaint_triage.ingest import IngestSummary, ingest
+    from complaint_triage.sources import sources_for_path
+
     settings = settings_for(config)
     try:
         sources = [sources_for_path(path) for path in paths]
@@ -112,6 +138,9 @@ def process(paths: tuple[str, ...], output_format: str, config: str | None, no_s
 
 
 def _finish(summary, store: Store | None) -> None:
+    from complaint_triage.store import redact_url
+
+    stderr = _stderr()
     where = f", stored in {redact_url(store.url)}" if store else ""
     stderr.print(f"{summary.triaged} triaged, {summary.failed} failed{where}", highlight=False)
     for failure in summary.failures:
@@ -125,6 +154,8 @@ def _finish(summary, store: Store | None) -> None:
 @click.option("--failed-only", is_flag=True, help="Replay only the messages whose triage failed.")
 def reprocess(config: str | None, failed_only: bool) -> None:
     """Re-triage every stored message from its kept raw bytes (after a pattern change)."""
+    from complaint_triage.ingest import ingest
+
     settings = settings_for(config)
     store = open_store(settings)
     messages = list(store.raw_messages(failed_only=failed_only))
@@ -145,6 +176,8 @@ def export(output_format: str, config: str | None) -> None:
 
 
 def _report_day(value: str | None, zone: str, rows: list[dict]) -> date:
+    from complaint_triage import report as reports
+
     today = reports.today_in(zone)
     if value in (None, "yesterday"):
         return reports.yesterday_in(zone)
@@ -165,6 +198,8 @@ def _report_day(value: str | None, zone: str, rows: list[dict]) -> date:
 @config_option
 def report(day: str | None, output_format: str, output: str | None, config: str | None) -> None:
     """Write the daily triage summary for one day from the store."""
+    from complaint_triage import report as reports
+
     settings = settings_for(config)
     store = open_store(settings)
     zone = settings.schedule.timezone
@@ -184,10 +219,13 @@ def report(day: str | None, output_format: str, output: str | None, config: str 
 
 @cli.command("build-model")
 @click.option("--output", type=click.Path(file_okay=False), help="Directory to write the pipeline into (default: [pipeline] model_dir, else the checkout's models/).")
+@click.option("--vocabulary-from", "vocabulary_from", type=click.Path(exists=True, file_okay=False),
+              help="First refresh the vocabulary (patterns/vocabulary.txt) from the words that recur in the .eml files under this directory.")
 @config_option
-def build_model_command(output: str | None, config: str | None) -> None:
+def build_model_command(output: str | None, vocabulary_from: str | None, config: str | None) -> None:
     """Assemble the spaCy pipeline from the patterns ([pipeline] tables_dir, else config/patterns/) into models/."""
-    from complaint_triage.pipeline.nlp.build import build_model
+    from complaint_triage.pipeline.nlp.build import build_model, write_vocabulary
+    from complaint_triage.resources import shipped_inside_package
 
     settings = settings_for(config)
     root = output or settings.pipeline.model_dir
@@ -195,6 +233,8 @@ def build_model_command(output: str | None, config: str | None) -> None:
         raise UsageProblem("the pipeline shipped inside the installed package is never rebuilt in place: give --output DIR (and set [pipeline] model_dir = DIR)")
     patterns = Path(settings.pipeline.tables_dir) / "patterns" if settings.pipeline.tables_dir else None
     try:
+        if vocabulary_from:
+            click.echo(f"vocabulary written to {write_vocabulary(Path(vocabulary_from), patterns)}")
         target = build_model(Path(root) if root else None, patterns)
     except OSError as exc:
         raise click.ClickException(f"cannot write the pipeline to {root or 'models/'}: {exc.strerror or exc}") from None
@@ -207,6 +247,10 @@ def build_model_command(output: str | None, config: str | None) -> None:
 @config_option
 def evaluate(directory: str, as_json: bool, config: str | None) -> None:
     """Score the pipeline against annotated fixtures (NAME.eml + NAME.expected.json)."""
+    from rich.console import Console
+
+    from complaint_triage.evaluate import evaluate as run_evaluation
+
     result = run_evaluation(Path(directory), _triager(settings_for(config)))
     if as_json:
         click.echo(result.model_dump_json(indent=2))
@@ -234,7 +278,7 @@ def main() -> None:
         _name_stores()
         raise SystemExit(exc.exit_code) from None
     except click.Abort:
-        stderr.print("aborted", highlight=False)
+        _stderr().print("aborted", highlight=False)
         raise SystemExit(130) from None
     except click.ClickException as exc:
         click.echo(f"complaint-triage: error: {exc.format_message()}{_stores_named()}", err=True)

@@ -7,13 +7,14 @@ import logging
 import sys
 from dataclasses import asdict
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from complaint_triage.cli.common import open_store, config_option, freeze_startup_heap, settings_for
-from complaint_triage.service import PollOutcome, Service, install_signal_handlers, source_statuses
+from complaint_triage.cli.common import config_option, freeze_startup_heap, open_store, settings_for
+
+if TYPE_CHECKING:  # the service, the store and rich load inside the commands
+    from complaint_triage.service import PollOutcome
 
 log = logging.getLogger("complaint_triage.service")
 
@@ -25,6 +26,8 @@ log = logging.getLogger("complaint_triage.service")
 @config_option
 def run(once: bool, config: str | None) -> None:
     """Run the service: poll every source on its schedule, write the daily summary; SIGTERM/SIGINT stop it cleanly."""
+    from complaint_triage.service import Service, install_signal_handlers
+
     settings = settings_for(config)
     service = Service(settings, store=open_store(settings, announce_now=not once))
     freeze_startup_heap()
@@ -58,6 +61,11 @@ def _when(moment: datetime | None) -> str:
 @config_option
 def status(output_format: str, config: str | None) -> None:
     """Show each source's last poll, last success, last error, messages triaged and backlog."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from complaint_triage.service import source_statuses
+
     settings = settings_for(config)
     store = open_store(settings)
     statuses = source_statuses(settings, store)

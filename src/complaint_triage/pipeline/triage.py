@@ -14,11 +14,12 @@ from complaint_triage.pipeline.advise import lookup_links, make_checks, next_ste
 from complaint_triage.pipeline.classify import COMPLAINT_KINDS, classify
 from complaint_triage.pipeline.domain import DomainTables, load_domain
 from complaint_triage.errors import TriageError
-from complaint_triage.pipeline.extract import extract
+from complaint_triage.pipeline.extract import extract, extraction_text
 from complaint_triage.records import Entities, ParsedEmail, TriageRecord
 from complaint_triage.pipeline.nlp.build import load_pipeline
 from complaint_triage.pipeline.parse import message_identity, parse_date_header, parse_email, usable_identity
-from complaint_triage.pipeline.senders import profile_sender
+from complaint_triage.pipeline.screen import ComplaintScreen
+from complaint_triage.pipeline.senders import SenderProfile, profile_sender
 
 # Identifier lists the schema fills for complaints only.
 _COMPLAINT_ONLY = ("trademarks", "registration_numbers", "patent_numbers", "copyright_registrations")
@@ -28,8 +29,9 @@ MAX_REFERENCES = 20  # the newest ones; enough to find the thread a reply belong
 class Triager:
     """Holds the loaded pipeline and tables; triages one message at a time, without I/O."""
 
-    def __init__(self, nlp: Language, tables: DomainTables, timezone: str = "UTC"):
+    def __init__(self, nlp: Language, tables: DomainTables, timezone: str = "UTC", screen: bool = True):
         self.nlp, self.tables, self.zone = nlp, tables, ZoneInfo(timezone)
+        self.screen = ComplaintScreen(nlp) if screen else None
 
     def triage_bytes(self, raw: bytes, source: str = "<bytes>", source_name: str | None = None) -> TriageRecord:
         """Triage raw bytes; a failure at any step becomes a record with `error` set."""
@@ -49,12 +51,19 @@ class Triager:
     def triage_parsed(self, parsed: ParsedEmail, source: str, source_name: str | None = None) -> TriageRecord:
         """Extract, classify and advise on a parsed message."""
         day = self.notice_day(parsed)
-        entities = extract(parsed, self.nlp, day)
-        return self.record_from(parsed, entities, day, source, source_name)
-
-    def record_from(self, parsed: ParsedEmail, entities: Entities, day: date | None, source: str, source_name: str | None) -> TriageRecord:
-        """Assemble the record from the extraction of one message."""
         sender = profile_sender(parsed, self.tables.senders)
+        text = extraction_text(parsed)
+        screened = self.screen is not None and not self.screen.check(text, sender).full
+        entities = self.screen.entities(text) if screened else extract(parsed, self.nlp, day, text)
+        record = self.record_from(parsed, entities, day, source, source_name, sender)
+        if screened:
+            record.urgency_reasons.append(self.screen.reason)
+        return record
+
+    def record_from(self, parsed: ParsedEmail, entities: Entities, day: date | None, source: str, source_name: str | None,
+                    sender: SenderProfile | None = None) -> TriageRecord:
+        """Assemble the record from the extraction of one message."""
+        sender = sender or profile_sender(parsed, self.tables.senders)
         verdict = classify(parsed, entities, sender, self.tables)
         checks = make_checks(verdict, parsed, entities, sender, self.tables)
         due = response_due(verdict, day, self.tables)

@@ -15,10 +15,12 @@ from complaint_triage.errors import ModelError
 from complaint_triage.pipeline.nlp import components  # noqa: F401 - registers the factories
 from complaint_triage.pipeline.nlp.tables import validated_linking, validated_shapes
 from complaint_triage.pipeline.nlp.tokenizer import bound_suffix_search, customise_tokenizer
+from complaint_triage.pipeline.nlp.vocabulary import add_vocabulary, recurring_chunks, warm
 from complaint_triage.resources import config_dir, model_dir
 
 PIPELINE_NAME = "complaint_triage_ner"
 PATTERN_FILES = ("identifiers.jsonl", "cues.jsonl", "claims.jsonl", "kinds.jsonl", "deadlines.jsonl")
+VOCABULARY_FILE = "vocabulary.txt"
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -51,7 +53,30 @@ def build_pipeline(patterns_dir: Path | None = None) -> Language:
     shapes = validated_shapes(_read_jsonl(patterns_dir / "values.jsonl"), linking, str(patterns_dir / "values.jsonl"))
     nlp.add_pipe("value_finder", config={"shapes": shapes})
     nlp.add_pipe("identifier_linker", config={"linking": linking})
+    add_vocabulary(nlp, read_vocabulary(patterns_dir))
     return nlp
+
+
+def read_vocabulary(patterns_dir: Path) -> list[str]:
+    """The recurring chunks of mail in vocabulary.txt (one a line; none when the file is absent)."""
+    path = patterns_dir / VOCABULARY_FILE
+    if not path.is_file():
+        return []
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+
+
+def write_vocabulary(mail_dir: Path, patterns_dir: Path | None = None, min_count: int = 2) -> Path:
+    """Refresh vocabulary.txt from the chunks that recur in the .eml files under MAIL_DIR."""
+    from complaint_triage.pipeline.extract import extraction_text
+    from complaint_triage.pipeline.parse import parse_email
+
+    patterns_dir = patterns_dir or config_dir() / "patterns"
+    texts = (extraction_text(parse_email(path.read_bytes())) for path in sorted(mail_dir.rglob("*.eml")))
+    chunks = recurring_chunks(texts, min_count)
+    header = f"# Chunks of text that recur in mail (seen {min_count}+ times, at most 4 digits): built into the pipeline's vocabulary.\n"
+    target = patterns_dir / VOCABULARY_FILE
+    target.write_text(header + "".join(chunk + "\n" for chunk in chunks), encoding="utf-8")
+    return target
 
 
 def build_model(output_root: Path | None = None, patterns_dir: Path | None = None) -> Path:
@@ -72,6 +97,6 @@ def load_pipeline(path: str | None = None) -> Language:
     if not (location / "config.cfg").is_file():
         raise ModelError(f"no built pipeline at {location}: run `complaint-triage build-model`")
     try:
-        return bound_suffix_search(spacy.load(location))
+        return warm(bound_suffix_search(spacy.load(location)))
     except Exception as exc:  # spaCy raises many kinds on a stale or broken pipeline
         raise ModelError(f"cannot load the pipeline at {location}: {exc}") from exc

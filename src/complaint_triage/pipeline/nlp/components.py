@@ -6,7 +6,6 @@ module before loading the pipeline.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy
@@ -16,10 +15,12 @@ from spacy.tokens import Doc, Span
 from complaint_triage.pipeline import normalise
 from complaint_triage.pipeline.nlp.deadlines import deadline_value
 from complaint_triage.pipeline.nlp.identifier import Identifier
+from complaint_triage.pipeline.nlp.shapes import Shape
 from complaint_triage.pipeline.nlp.trademarks import find_trademarks
 
 CANDIDATES = "candidates"
 IDENTIFIERS = "identifiers"
+DOC_TEXT = "text"  # Doc.user_data key of the Doc's text, computed (or given) once
 FAMILY_LABELS = {
     "asin": "ASIN",
     "complaint_id": "COMPLAINT_ID",
@@ -47,9 +48,9 @@ def words_between(doc: Doc, start: int, end: int) -> int:
 
 def doc_text(doc: Doc) -> str:
     """The Doc's text, computed once (Doc.text joins every token on each access)."""
-    if "text" not in doc.user_data:
-        doc.user_data["text"] = doc.text
-    return doc.user_data["text"]
+    if DOC_TEXT not in doc.user_data:
+        doc.user_data[DOC_TEXT] = doc.text
+    return doc.user_data[DOC_TEXT]
 
 
 def lines_between(doc: Doc, start: int, end: int) -> int:
@@ -226,18 +227,18 @@ class ValueFinder:
     """
 
     def __init__(self, shapes: list[dict]):
-        self.shapes = [(shape["label"], re.compile(shape["regex"])) for shape in shapes]
+        self.shapes = [Shape(shape["label"], shape["regex"]) for shape in shapes]
 
     def __call__(self, doc: Doc) -> Doc:
         starts = doc.to_array("IDX")
         text = doc_text(doc)
         found = []
-        for label, pattern in self.shapes:
-            for match in pattern.finditer(text):
-                first = int(numpy.searchsorted(starts, match.start(), side="right")) - 1
-                last = int(numpy.searchsorted(starts, match.end(), side="left"))
+        for shape in self.shapes:
+            for start, end in shape.spans(text):
+                first = int(numpy.searchsorted(starts, start, side="right")) - 1
+                last = int(numpy.searchsorted(starts, end, side="left"))
                 if 0 <= first < last:
-                    found.append(Span(doc, first, last, label=label))
+                    found.append(Span(doc, first, last, label=shape.label))
         doc.spans[CANDIDATES] = list(doc.spans.get(CANDIDATES, [])) + found
         return doc
 
