@@ -166,7 +166,7 @@ class Service:
     def _ingest(self, source, lease: Lease) -> IngestSummary:
         messages = source.fetch_messages()
         if not isinstance(source, ImapSource):  # saved mail has no checkpoint: skip what is stored
-            messages = (message for message in messages if not self.store.has_message(header_identity(message.raw)))
+            messages = (message for message in messages if not self.store.holds(header_identity(message.raw), message.raw))
         return ingest(self._until_stopped(messages, lease), self.triager, self.store, settle=source.settle, on_commit=self._committer(source, lease),
                       durable=getattr(source, "touches_mailbox", False), batch_seconds=self.settings.store.commit_seconds)
 
