@@ -68,11 +68,11 @@ class SavedMailSource:
     """A directory, mbox or Maildir from the config, opened afresh on every poll."""
 
     def __init__(self, settings: SourceSettings):
-        self.name, self.path = settings.name, settings.path
+        self.name, self.path, self.type = settings.name, settings.path, settings.type
 
     def fetch_messages(self) -> Iterator[RawMessage]:
-        """Yield the messages found at the path now."""
-        return sources_for_path(self.path, self.name).fetch_messages()
+        """Yield the messages found at the path now, read as the declared type."""
+        return sources_for_path(self.path, self.name, self.type).fetch_messages()
 
     def settle(self, messages: list[RawMessage]) -> None:
         """Saved mail is never changed."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,7 +27,8 @@ from complaint_triage.sources import sources_for_path
 from complaint_triage.store import Store, redact_url
 
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
-stderr = Console(stderr=True)
+# Off a terminal (a log file, a pipe) a line is one line: rich would wrap it at 80 columns.
+stderr = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 log = logging.getLogger("complaint_triage")
 
 
@@ -108,7 +110,17 @@ def process(paths: tuple[str, ...], output_format: str, config: str | None, no_s
                                  batch_seconds=settings.store.commit_seconds))
     if table is not None:
         Console(width=None if sys.stdout.isatty() else 200).print(table)
+    _say_skipped(sources)
     _finish(summary, store)
+
+
+def _say_skipped(sources) -> None:
+    """One line saying how many files the directories held that were not read, and why."""
+    skipped = sum((getattr(source, "skipped", Counter()) for source in sources), Counter())
+    if skipped:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in skipped.most_common())
+        total = sum(skipped.values())
+        stderr.print(f"skipped {total} file{'s' if total != 1 else ''}: {reasons}", highlight=False, markup=False)
 
 
 def _finish(summary, store: Store | None) -> None:

@@ -123,9 +123,14 @@ def _cut_header(value: str) -> str:
 def _check_looks_like_mail(raw: bytes) -> None:
     if not raw or not raw.strip():
         raise ParseError("empty message")
-    head = raw[:65536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    if not _HEADER_NAMES.search(head):
+    if not has_mail_headers(raw):
         raise ParseError("not an email message: no mail headers found")
+
+
+def has_mail_headers(raw: bytes) -> bool:
+    """True when the header block (in the first 64 KiB) has a mail header such as From, Subject or Received."""
+    head = raw[:65536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    return _HEADER_NAMES.search(head) is not None
 
 
 def _declared_charset(message: Message) -> str | None:
