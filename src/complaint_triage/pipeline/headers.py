@@ -17,22 +17,38 @@ _POLICY = email.policy.default
 
 
 def client_headers(message: Message, fallback_charset: str | None = None) -> Message:
-    """MESSAGE's headers again, for policy=default to decode as clients do; raw 8-bit text given a charset first."""
+    """MESSAGE's headers again, for policy=default to decode as clients do; raw 8-bit text given a charset first.
+
+    One charset is guessed for all the raw header text of a message, as a client applies one fallback.
+    """
+    fields = list(message.raw_items())
+    raw_values = [value for _name, value in fields if _RAW_BYTES.search(value)]
+    charset = _raw_header_charset(raw_values, fallback_charset) if raw_values else None
     headers = Message(policy=_POLICY)
-    for name, value in message.raw_items():
-        headers.set_raw(name, _raw_text_decoded(value, fallback_charset) if _RAW_BYTES.search(value) else value)
+    for name, value in fields:
+        headers.set_raw(name, _raw_text_decoded(value, charset) if charset and _RAW_BYTES.search(value) else value)
     return headers
 
 
-def _raw_text_decoded(value: str, fallback_charset: str | None) -> str:
+def _raw_header_charset(values: list[str], fallback_charset: str | None) -> str:
+    sample = "\n".join(values)
+    runs = [run.encode("utf-8", "surrogateescape") for run in _RAW_BYTES.findall(sample)]
+    return guess_charset(sample.encode("utf-8", "surrogateescape"), runs, fallback_charset)
+
+
+def _raw_text_decoded(value: str, charset: str) -> str:
     """VALUE with its raw 8-bit runs outside encoded words decoded (Python would show U+FFFD or surrogates)."""
     pieces, start = [], 0
     for word in _ENCODED_WORD.finditer(value):
-        pieces.append(with_raw_bytes_decoded(value[start : word.start()], fallback_charset, sample=value))
+        pieces.append(_decoded_runs(value[start : word.start()], charset))
         pieces.append(word.group())
         start = word.end()
-    pieces.append(with_raw_bytes_decoded(value[start:], fallback_charset, sample=value))
+    pieces.append(_decoded_runs(value[start:], charset))
     return "".join(pieces)
+
+
+def _decoded_runs(text: str, charset: str) -> str:
+    return _RAW_BYTES.sub(lambda run: run.group().encode("utf-8", "surrogateescape").decode(charset, "replace"), text)
 
 
 def header_text(headers: Message, name: str, fallback_charset: str | None = None) -> str:
@@ -57,14 +73,13 @@ def header_addresses(headers: Message, name: str, fallback_charset: str | None =
     return found
 
 
-def with_raw_bytes_decoded(text: str, fallback_charset: str | None = None, sample: str | None = None) -> str:
+def with_raw_bytes_decoded(text: str, fallback_charset: str | None = None) -> str:
     """TEXT with each run of undecodable bytes decoded: UTF-8 when valid, else the message's or a guessed charset."""
     runs = _RAW_BYTES.findall(text)
     if not runs:
         return text
     octets = [run.encode("utf-8", "surrogateescape") for run in runs]
-    charset = guess_charset((sample or text).encode("utf-8", "surrogateescape"), octets, fallback_charset)
-    return _RAW_BYTES.sub(lambda run: run.group().encode("utf-8", "surrogateescape").decode(charset, "replace"), text)
+    return _decoded_runs(text, guess_charset(text.encode("utf-8", "surrogateescape"), octets, fallback_charset))
 
 
 def guess_charset(sample: bytes, runs: list[bytes], fallback_charset: str | None) -> str:
