@@ -14,14 +14,18 @@ _RAW_BYTES = re.compile(r"[\udc80-\udcff]+")
 # Raw bytes inside an encoded word are decoded by Python with the word's own charset: leave those to it.
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?]*\?=")
 _POLICY = email.policy.default
+# Enough text to tell a charset by; hostile mail has hundreds of 64 KiB headers of raw bytes.
+MAX_DETECTION_SAMPLE = 65_536
+# The headers a record shows; the others (Message-ID, Date, Authentication-Results) are read as they are.
+CLIENT_FIELDS = {"subject", "from", "to", "cc", "reply-to"}
 
 
 def client_headers(message: Message, fallback_charset: str | None = None) -> Message:
-    """MESSAGE's headers again, for policy=default to decode as clients do; raw 8-bit text given a charset first.
+    """MESSAGE's CLIENT_FIELDS again, for policy=default to decode as clients do; raw 8-bit text given a charset first.
 
     One charset is guessed for all the raw header text of a message, as a client applies one fallback.
     """
-    fields = list(message.raw_items())
+    fields = [(name, value) for name, value in message.raw_items() if name.lower() in CLIENT_FIELDS]
     raw_values = [value for _name, value in fields if _RAW_BYTES.search(value)]
     charset = _raw_header_charset(raw_values, fallback_charset) if raw_values else None
     headers = Message(policy=_POLICY)
@@ -33,7 +37,7 @@ def client_headers(message: Message, fallback_charset: str | None = None) -> Mes
 def _raw_header_charset(values: list[str], fallback_charset: str | None) -> str:
     sample = "\n".join(values)
     runs = [run.encode("utf-8", "surrogateescape") for run in _RAW_BYTES.findall(sample)]
-    return guess_charset(sample.encode("utf-8", "surrogateescape"), runs, fallback_charset)
+    return guess_charset(sample.encode("utf-8", "surrogateescape")[:MAX_DETECTION_SAMPLE], runs, fallback_charset)
 
 
 def _raw_text_decoded(value: str, charset: str) -> str:

@@ -9,7 +9,7 @@ resolve to the row they already have, so that the record and the raw bytes alway
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
