@@ -124,3 +124,10 @@ def test_word_count_between_distant_spans_stops_past_the_limit():
     assert words_between(doc, 0, len(doc)) == 5000
     assert words_between(doc, 0, len(doc), cap=12) == 13
     assert words_between(doc, 0, 5, cap=12) == 5
+
+
+def test_a_failed_record_shows_its_headers_decoded_too():
+    from complaint_triage.pipeline.triage import failed_record
+
+    record = failed_record(_raw("header-raw-latin1-name-and-subject"), "file", None, "internal error: example")
+    assert (record.from_, record.subject) == ("Jürgen Müller <juergen@brand.example>", "Lieferung für Köln bestätigt")
