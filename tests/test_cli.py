@@ -125,3 +125,16 @@ def test_table_and_markdown_formats(mail_dir, config_file):
 
 def test_shipped_schema_matches_the_model():
     assert shipped_schema() == record_schema(), "record.schema.json is stale: python -c 'from complaint_triage.records import write_schema; write_schema()'"
+
+
+def test_process_says_what_it_skipped_and_keeps_stderr_lines_whole(tmp_path, config_file):
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    (folder / "notice").write_bytes(build_message(NOTICE, message_id="<no-suffix@x>"))
+    (folder / "expected.json").write_text("{}")
+    (folder / ("z" * 120 + ".eml")).write_bytes(b"")  # its failure line is longer than 80 columns
+    result = run_cli("process", str(folder), "--no-store", "--config", str(config_file))
+    assert "skipped 1 file: 1 not *.eml and without mail headers" in result.stderr
+    assert json.loads(result.stdout.splitlines()[0])["source"].endswith("notice")
+    failure = next(line for line in result.stderr.splitlines() if "failed: " in line)
+    assert failure.endswith("z" * 120 + ".eml: empty message")

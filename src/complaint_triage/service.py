@@ -69,11 +69,11 @@ class SavedMailSource:
     """A directory, mbox or Maildir from the config, opened afresh on every poll."""
 
     def __init__(self, settings: SourceSettings):
-        self.name, self.path = settings.name, settings.path
+        self.name, self.path, self.type = settings.name, settings.path, settings.type
 
     def fetch_messages(self) -> Iterator[RawMessage]:
-        """Yield the messages found at the path now."""
-        return sources_for_path(self.path, self.name).fetch_messages()
+        """Yield the messages found at the path now, read as the declared type."""
+        return sources_for_path(self.path, self.name, self.type).fetch_messages()
 
     def settle(self, messages: list[RawMessage]) -> None:
         """Saved mail is never changed."""
@@ -167,7 +167,7 @@ class Service:
     def _ingest(self, source, lease: Lease) -> IngestSummary:
         messages = source.fetch_messages()
         if not isinstance(source, ImapSource):  # saved mail has no checkpoint: skip what is stored
-            messages = (message for message in messages if not self.store.has_message(header_identity(message.raw)))
+            messages = (message for message in messages if not self.store.holds(header_identity(message.raw), message.raw))
         return ingest(self._until_stopped(messages, lease), self.triager, self.store, settle=source.settle, on_commit=self._committer(source, lease),
                       durable=getattr(source, "touches_mailbox", False), batch_seconds=self.settings.store.commit_seconds)
 

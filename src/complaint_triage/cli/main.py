@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections import Counter
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -40,7 +41,8 @@ def _stderr():
     """The console progress and summaries go to (rich loads only when something is printed)."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    # Off a terminal (a log file, a pipe) a line is one line: rich would wrap it at 80 columns.
+    return Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 
 def _triager(settings: Settings):
@@ -134,7 +136,17 @@ def process(paths: tuple[str, ...], output_format: str, config: str | None, no_s
                                  batch_seconds=settings.store.commit_seconds))
     if table is not None:
         Console(width=None if sys.stdout.isatty() else 200).print(table)
+    _say_skipped(sources)
     _finish(summary, store)
+
+
+def _say_skipped(sources) -> None:
+    """One line saying how many files the directories held that were not read, and why."""
+    skipped = sum((getattr(source, "skipped", Counter()) for source in sources), Counter())
+    if skipped:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in skipped.most_common())
+        total = sum(skipped.values())
+        _stderr().print(f"skipped {total} file{'s' if total != 1 else ''}: {reasons}", highlight=False, markup=False)
 
 
 def _finish(summary, store: Store | None) -> None:

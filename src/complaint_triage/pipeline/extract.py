@@ -12,6 +12,7 @@ from spacy.tokens import Doc
 from complaint_triage.errors import ExtractionError
 from complaint_triage.records import Entities, ParsedEmail
 from complaint_triage.pipeline.nlp.components import CANDIDATES, DOC_TEXT, IDENTIFIERS
+from complaint_triage.pipeline.parse import normalise_text
 
 # Notices are short; a 10 MB body is a newsletter or an attack, and what matters is near the top.
 MAX_TEXT_CHARS = 200_000
@@ -61,7 +62,10 @@ def break_long_spans(text: str) -> str:
 
 def extraction_text(parsed: ParsedEmail) -> str:
     """What the pipeline reads: subject, own text, then the quoted copy, unwrapped and capped in size."""
-    return break_long_spans(break_punctuation_runs(unwrap_lines(parsed.full_text[:MAX_TEXT_CHARS])))
+    text = parsed.full_text[:MAX_TEXT_CHARS]
+    if parsed.subject:  # the body is NFKC already; the subject is kept as the mail shows it and matched normalised
+        text = normalise_text(parsed.subject) + text[len(parsed.subject):]
+    return break_long_spans(break_punctuation_runs(unwrap_lines(text)))
 
 
 def entities_from_doc(doc: Doc, notice_day: date | None) -> Entities:

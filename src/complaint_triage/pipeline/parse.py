@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import logging
 import re
 import unicodedata
 from datetime import datetime, timezone
 from email.message import Message
 from email.parser import BytesFeedParser
 
-import mailparser
 from dateutil import parser as date_parser
 from inscriptis import get_text
 
 from complaint_triage.errors import ParseError
+from complaint_triage.pipeline.headers import client_headers, header_addresses, header_text
 from complaint_triage.records import Attachment, ParsedEmail
-
-# mail-parser logs every header it cannot decode at ERROR, with the whole header (message text,
-# unbounded in hostile mail) in the line; parsing goes on and the record says what was read.
-logging.getLogger("mailparser").setLevel(logging.CRITICAL)
 
 MAX_MESSAGE_ID_OCTETS = 998
 # The standard library decodes a line of encoded words in quadratic time: a 10 MB Subject took an hour.
@@ -35,6 +30,8 @@ MAX_FORWARD_DEPTH = 4
 _FEED_CHUNK = 65_536
 _HEADER_NAMES = re.compile(rb"^(from|to|subject|date|message-id|received|return-path|mime-version|content-type|delivered-to|reply-to|cc)\s*:", re.I | re.M)
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_FOLDING = re.compile(r"[ \t\r\n]+")
+_NOT_FORWARDS = ("multipart/report", "multipart/digest")
 _FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|wg|tr|rv|i|enc|転送)\s*[:：]", re.I)
 _FORWARD_SEPARATOR = re.compile(
     r"^[ \t>]*(?:-{2,}\s*(?:forwarded message|original message|weitergeleitete nachricht|message transf[ée]r[ée]|"
@@ -79,12 +76,14 @@ def parse_email(raw: bytes, depth: int = 0) -> ParsedEmail:
     parsed again from its bytes, and hostile mail nests hundreds (a quadratic cost without a limit).
     """
     _check_looks_like_mail(raw)
+    # The standard library's parse, as mail-parser made it, but read directly: mail-parser's own pass over
+    # it raised on real mail (an AttributeError on nested multiparts) and decoded headers unlike clients do.
     try:
-        mail = mailparser.MailParser(bound_headers(message_from_bytes(raw)))
-    except Exception as exc:  # mail-parser raises many kinds on broken input
+        message = bound_headers(message_from_bytes(raw))
+    except Exception as exc:  # the feed parser records defects instead of raising; this is a last guard
         raise ParseError(f"cannot parse message: {type(exc).__name__}: {exc}") from exc
-    parsed = _parsed_from_mail(mail, raw)
-    inner = _attached_notice(mail.message) if depth < MAX_FORWARD_DEPTH else None
+    parsed = _parsed_from_message(message, raw)
+    inner = _attached_notice(message, parsed.subject) if depth < MAX_FORWARD_DEPTH else None
     if inner is not None:
         return _as_forward(inner, parsed, depth + 1)
     return _unwrap_inline_forward(parsed)
@@ -108,33 +107,57 @@ def bound_headers(message: Message) -> Message:
         for name in {name for name, _value in fields}:
             del part[name]
         for name, value in fields:
-            part.set_raw(name, value[:MAX_HEADER_CHARS])
+            part.set_raw(name, _cut_header(value))
     return message
+
+
+def _cut_header(value: str) -> str:
+    """The first MAX_HEADER_CHARS of a header value, cut at white space so that no encoded word is left half."""
+    if len(value) <= MAX_HEADER_CHARS:
+        return value
+    cut = value[:MAX_HEADER_CHARS]
+    space = max(cut.rfind(" "), cut.rfind("\t"), cut.rfind("\n"))
+    return cut[:space].rstrip() if space > MAX_HEADER_CHARS - 1000 else cut
 
 
 def _check_looks_like_mail(raw: bytes) -> None:
     if not raw or not raw.strip():
         raise ParseError("empty message")
-    head = raw[:65536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    if not _HEADER_NAMES.search(head):
+    if not has_mail_headers(raw):
         raise ParseError("not an email message: no mail headers found")
 
 
-def _parsed_from_mail(mail, raw: bytes) -> ParsedEmail:
-    message: Message = mail.message
+def has_mail_headers(raw: bytes) -> bool:
+    """True when the header block (in the first 64 KiB) has a mail header such as From, Subject or Received."""
+    head = raw[:65536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    return _HEADER_NAMES.search(head) is not None
+
+
+def _declared_charset(message: Message) -> str | None:
+    """The first charset the message declares: what a client assumes for raw 8-bit header bytes."""
+    for part in message.walk():
+        charset = part.get_content_charset()
+        if charset and charset not in ("us-ascii", "ascii"):
+            return charset
+    return None
+
+
+def _parsed_from_message(message: Message, raw: bytes) -> ParsedEmail:
+    charset = _declared_charset(message)
+    headers = client_headers(message, charset)
     plain_parts, html_parts = text_parts(message)
     plain, html = "\n".join(plain_parts), "\n".join(html_parts)
     body = plain if plain.strip() else html_to_text(html)
     body_text, quoted_text = split_quoted(normalise_text(body))
-    name, address = _first_address(mail.from_)
+    name, address = _first_address(header_addresses(headers, "From", charset))
     return ParsedEmail(
         message_id=message_identity(raw, _header(message, "Message-ID")),
-        subject=normalise_text(_first_value(mail.subject)).strip(),
-        from_name=normalise_text(name),
+        subject=_FOLDING.sub(" ", header_text(headers, "Subject", charset)).strip(),  # as shown: NFKC is for matching only
+        from_name=name,
         from_address=address,
-        to_addresses=_addresses(mail.to),
-        cc_addresses=_addresses(getattr(mail, "cc", []) or []),
-        reply_to=_addresses(getattr(mail, "reply_to", []) or []),
+        to_addresses=_addresses(header_addresses(headers, "To", charset)),
+        cc_addresses=_addresses(header_addresses(headers, "Cc", charset)),
+        reply_to=_addresses(header_addresses(headers, "Reply-To", charset)),
         date=parse_date_header(_header(message, "Date")),
         body_text=body_text,
         quoted_text=quoted_text,
@@ -193,13 +216,6 @@ def _header(message: Message, name: str) -> str | None:
         return str(value).strip()
     except Exception:  # undecodable header bytes
         return None
-
-
-def _first_value(value) -> str:
-    """mail-parser gives a list when a header repeats; the first one counts, as for Message-ID."""
-    if isinstance(value, list):
-        return str(value[0]) if value else ""
-    return value or ""
 
 
 def _first_address(pairs) -> tuple[str, str]:
@@ -282,18 +298,33 @@ def _safe_filename(part: Message) -> str | None:
     return normalise_text(str(name)) if name else None
 
 
-def _attached_notice(message: Message) -> bytes | None:
-    """The bytes of a message/rfc822 part, when the mail forwards one as an attachment."""
-    for part in message.walk():
-        if part.get_content_type() == "message/rfc822":
-            payload = part.get_payload()
-            inner = payload[0] if isinstance(payload, list) and payload else None
-            if isinstance(inner, Message):
-                try:
-                    return inner.as_bytes()
-                except Exception:
-                    return None
+def _attached_notice(message: Message, subject: str) -> bytes | None:
+    """The bytes of the message a person forwarded as an attachment ('Fwd:' subject), else None.
+
+    Bounces (multipart/report), feedback reports, digests and mail that merely attaches a message
+    are triaged as themselves: a bounce of a notice is not the notice.
+    """
+    if not _FORWARD_SUBJECT.match(subject) or message.get_content_type() in _NOT_FORWARDS:
+        return None
+    for part in _forward_candidates(message):
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        if isinstance(inner, Message):
+            try:
+                return inner.as_bytes()
+            except Exception:
+                return None
     return None
+
+
+def _forward_candidates(message: Message):
+    """The message/rfc822 parts at the top of a forward: the message itself or a direct part of its multipart."""
+    if message.get_content_type() == "message/rfc822":
+        yield message
+    elif message.get_content_type() == "multipart/mixed":
+        for part in message.get_payload() or []:
+            if isinstance(part, Message) and part.get_content_type() == "message/rfc822":
+                yield part
 
 
 def _as_forward(inner_raw: bytes, outer: ParsedEmail, depth: int) -> ParsedEmail:

@@ -7,6 +7,7 @@ import re
 from pydantic import BaseModel
 
 from complaint_triage.pipeline.domain import Senders
+from complaint_triage.pipeline.parse import normalise_text
 from complaint_triage.records import ParsedEmail
 
 _AMAZON_TEAM_NAME = re.compile(r"(?i)\bamazon\b(\.[a-z.]+)?(\s+(seller|selling|services|notification|notifications|team|support|performance|brand|payments|account|legal|notice|ip)\b.*)?$|^\s*seller\s+(central|performance|notification)")
@@ -65,7 +66,7 @@ def profile_sender(parsed: ParsedEmail, senders: Senders) -> SenderProfile:
     """Profile the sender of a parsed message."""
     domain = domain_of(parsed.from_address)
     amazon = is_amazon_domain(domain, senders)
-    claims = amazon or bool(_AMAZON_TEAM_NAME.search(parsed.from_name.strip()))
+    claims = amazon or bool(_AMAZON_TEAM_NAME.search(normalise_text(parsed.from_name).strip()))
     return SenderProfile(
         domain=domain,
         amazon_domain=amazon,

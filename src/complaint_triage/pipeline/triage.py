@@ -17,6 +17,7 @@ from complaint_triage.errors import TriageError
 from complaint_triage.pipeline.extract import extract, extraction_text
 from complaint_triage.records import Entities, ParsedEmail, TriageRecord
 from complaint_triage.pipeline.nlp.build import load_pipeline
+from complaint_triage.pipeline.headers import client_headers, header_text
 from complaint_triage.pipeline.parse import message_identity, parse_date_header, parse_email, usable_identity
 from complaint_triage.pipeline.screen import ComplaintScreen
 from complaint_triage.pipeline.senders import SenderProfile, profile_sender
@@ -120,7 +121,10 @@ def failed_record(raw: bytes, source: str, source_name: str | None, reason: str)
 def _best_effort_headers(raw: bytes) -> dict[str, str]:
     try:
         message = email.message_from_bytes(raw[:262144], policy=email.policy.compat32)
-        return {name: str(message.get(name, "")).strip() for name in ("message-id", "date", "from", "subject") if message.get(name)}
+        found = {name: str(message.get(name, "")).strip() for name in ("message-id", "date") if message.get(name)}
+        shown = client_headers(message)  # From and Subject as a record shows them: decoded, no lone surrogates
+        found.update({name: " ".join(header_text(shown, name).split()) for name in ("from", "subject") if message.get(name)})
+        return found
     except Exception:  # the headers are as broken as the rest
         return {}
 

@@ -21,6 +21,7 @@ from complaint_triage.clock import utc_now
 from complaint_triage.store.case_links import attach
 from complaint_triage.errors import StoreError
 from complaint_triage.records import RawMessage, TriageRecord
+from complaint_triage.store.identity import holds_message, resolve_identities
 from complaint_triage.store.migrate import upgrade
 from complaint_triage.store.tables import decode_record, messages
 
@@ -185,7 +186,7 @@ class JournalKeeper:
 
 
 class Store:
-    """The record store. Saving the same message twice keeps one row (identity: Message-ID or raw hash)."""
+    """The record store. Saving the same message twice keeps one row (identity: Message-ID or raw hash, see store.identity)."""
 
     def __init__(self, url: str):
         self.url = url
@@ -270,8 +271,7 @@ class Store:
         durable as they are.
         """
         pairs = list(pairs)
-        rows = [_row_values(message, record) for message, record in pairs]
-        if not rows:
+        if not pairs:
             return 0
         statement = self._insert()
         kept = {name: getattr(statement.excluded, name) for name in ("record", "error", "kind", "urgency", "is_complaint", "response_due", "triaged_at", "received_at")}
@@ -281,6 +281,8 @@ class Store:
             with self.engine.begin() as connection:
                 if self.engine.dialect.name == "sqlite":
                     connection.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")  # read when this transaction commits
+                pairs = resolve_identities(connection, pairs)  # a Message-ID held by other bytes: this one gets its digest
+                rows = [_row_values(message, record) for message, record in pairs]
                 connection.execute(statement, _deduplicated(rows))  # one executemany
                 attach(connection, [record for _, record in pairs])  # cases follow their records in the same commit
                 if in_transaction is not None:  # so a checkpoint never runs ahead of the records
@@ -337,6 +339,11 @@ class Store:
         """True when a record with this identity is stored."""
         with self.engine.connect() as connection:
             return connection.execute(select(messages.c.id).where(messages.c.message_id == message_id)).first() is not None
+
+    def holds(self, identity: str, raw: bytes) -> bool:
+        """True when exactly these bytes are stored (under IDENTITY, or under the distinct identity they got)."""
+        with self.engine.connect() as connection:
+            return holds_message(connection, identity, raw)
 
     def close(self) -> None:
         """End the checkpoint thread and release the connection pool."""

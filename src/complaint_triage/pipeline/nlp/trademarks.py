@@ -29,6 +29,8 @@ _QUOTES = {'"', "“", "”", "„", "«", "»", "'", "‘", "’", "「", "」"
 _SYMBOLS = {"®", "™", "℠"}
 _MAX_WORDS = 5
 _GENERIC_CUES = {"trademark", "trade mark", "mark", "marke", "word mark", "the mark", "the trademark", "name"}
+# 'the PEBBLE & PINE name' names a mark; what follows a bare 'Name:' is a person, an account or a host in system mail.
+_BACKWARD_ONLY_CUES = {"name"}
 _IDENTIFIER_LIKE = re.compile(r"\d{4,}|^\d[\d,./-]*$")
 
 
@@ -139,9 +141,10 @@ def find_trademarks(doc: Doc, spans) -> list[Identifier]:
     found: dict[str, Identifier] = {}
     cues = [s for s in spans if s.label_ == "CUE_TRADEMARK_NAME"]
     for cue in sorted(cues, key=lambda s: (s.start, -len(s))):
-        quoted = _quoted_after(doc, cue.end)
-        words = quoted[0] if quoted else _words_after(doc, cue.end)
-        if quoted or _looks_like_mark(words):
+        forward = cue.text.lower() not in _BACKWARD_ONLY_CUES
+        quoted = _quoted_after(doc, cue.end) if forward else None
+        words = (quoted[0] if quoted else _words_after(doc, cue.end)) if forward else []
+        if quoted or (forward and _looks_like_mark(words)):
             _add(found, doc, cue.start, cue.end, normalise.mark_name(" ".join(words)))
         elif cue.text.lower() in _GENERIC_CUES and (before := _capitals_before(doc, cue.start)):
             _add(found, doc, cue.start - len(before), cue.start, normalise.mark_name(" ".join(before)))
