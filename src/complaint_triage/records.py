@@ -132,6 +132,8 @@ class TriageRecord(BaseModel):
     next_steps: list[str] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
     links: list[str] = Field(default_factory=list)
+    needs_review: bool = False  # looks like a notice or a legal demand the rules cannot decide (design.md)
+    review_reasons: list[str] = Field(default_factory=list)  # why a person should read it, most important first
     forwarded_by: str | None = None
     in_reply_to: str | None = None
     references: list[str] = Field(default_factory=list)
