@@ -110,7 +110,7 @@ class Service:
         self.store = store or Store(settings.store.url)
         self.checkpoints = Checkpoints(self.store.engine)
         self.leases = leases_for(self.store.engine)
-        self.triager = OneAtATime(triager or default_triager(settings.schedule.timezone))
+        self.triager = OneAtATime(triager or default_triager(settings.schedule.timezone, attachments=settings.attachments))
         self.stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self.sources = [build_source(source, self.checkpoints, self.stop) for source in settings.sources]

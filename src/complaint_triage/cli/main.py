@@ -31,7 +31,7 @@ log = logging.getLogger("complaint_triage")
 
 
 def _triager(settings: Settings):
-    return default_triager(settings.schedule.timezone)
+    return default_triager(settings.schedule.timezone, attachments=settings.attachments)
 
 
 

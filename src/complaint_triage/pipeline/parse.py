@@ -270,8 +270,18 @@ def _attachments(message: Message) -> list[Attachment]:
             continue
         payload = part.get_payload(decode=False)
         size = len(payload) if isinstance(payload, (str, bytes)) else 0
-        found.append(Attachment(filename=filename, content_type=part.get_content_type(), size=size))
+        content = _decoded_payload(part)
+        found.append(Attachment(filename=filename, content_type=part.get_content_type(), size=size, content=content))
     return found
+
+
+def _decoded_payload(part: Message) -> bytes:
+    """The attachment's bytes with the transfer encoding undone; empty when they cannot be had."""
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:  # a broken transfer encoding: the attachment stays metadata
+        return b""
+    return payload if isinstance(payload, bytes) else b""
 
 
 def _safe_filename(part: Message) -> str | None:
