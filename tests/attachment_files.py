@@ -245,3 +245,47 @@ def scanned_pdf() -> bytes:
         stream_object(b"q 595 0 0 842 0 0 cm /Im1 Do Q"),
     ]
     return pdf_from_objects(objects)
+
+
+# -- generated at volume (benchmarks/hostile_mail.py) ------------------------------------------
+
+_WORDS = ["the", "trademark", "infringement", "letter", "Markenrechtsverletzung", "Unterlassungserklärung", "within", "days", "ASIN", "B0CL4T7Q2N", "demand", "cease", "Frist", "Tage", "client", "Mandantin"]
+GENERATED_KINDS = (
+    "pdf letter", "docx letter", "encrypted pdf", "truncated pdf", "truncated docx", "pdf reference loop",
+    "pdf decompression bomb", "docx zip bomb", "billion laughs", "garbage after a pdf header",
+)
+
+
+def _prose(rng, words: int) -> str:
+    lines, line = [], []
+    for _ in range(words):
+        line.append(rng.choice(_WORDS))
+        if len(line) > rng.randint(6, 14):
+            lines.append(" ".join(line))
+            line = []
+    return "\n".join(lines + [" ".join(line)])
+
+
+def generated_attachment(rng, kind: str) -> bytes:
+    """One attachment of KIND with random content and size (bombs in a few cached sizes: they take seconds to build)."""
+    if kind == "pdf letter":
+        return pdf_bytes([_prose(rng, rng.randint(50, 600)) for _ in range(rng.randint(1, 60))], flate=rng.random() < 0.7)
+    if kind == "docx letter":
+        return docx_bytes(_prose(rng, rng.randint(50, 20_000)))
+    if kind == "encrypted pdf":
+        return encrypted_pdf(_prose(rng, 200), password=str(rng.random()))
+    if kind == "truncated pdf":
+        whole = pdf_bytes([_prose(rng, 300) for _ in range(rng.randint(1, 5))])
+        return whole[: rng.randint(10, len(whole) - 1)]
+    if kind == "truncated docx":
+        whole = docx_bytes(_prose(rng, 2000))
+        return whole[: rng.randint(10, len(whole) - 1)]
+    if kind == "pdf reference loop":
+        return pdf_reference_loop()
+    if kind == "pdf decompression bomb":
+        return pdf_decompression_bomb(rng.choice((100, 300)))
+    if kind == "docx zip bomb":
+        return docx_zip_bomb(rng.choice((40, 300)))
+    if kind == "billion laughs":
+        return billion_laughs_docx(rng.randint(3, 12))
+    return b"%PDF-1.4\n" + rng.randbytes(rng.randint(100, 200_000))

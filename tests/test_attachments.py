@@ -402,3 +402,11 @@ def test_fixture_letters_with_broken_pdfs_need_review_but_the_sellers_own_reply_
     assert (demand.kind, demand.urgency, demand.deadline_days) == ("cease_and_desist", "critical", 7)
     assert [c.code for c in reply.checks] == ["attachment_unreadable"]
     assert (reply.needs_review, reply.urgency) == (False, "low")
+
+
+def test_an_attachment_over_the_size_limit_is_skipped_unread(triager):
+    small = Triager(triager.nlp, triager.tables, "UTC", SandboxedReader(AttachmentSettings(max_bytes=1000)))
+    letter = pdf_bytes([CD_LETTER_EN])
+    entry = small.triage_bytes(mail_with_attachment(COVERING, [("letter.pdf", PDF, letter)])).attachments[0]
+    assert small.read_attachments._child is None  # nothing was sent to a reading process
+    assert (entry.type, entry.status, entry.reason) == ("pdf", "skipped", f"{len(letter)} bytes (limit 1000)")

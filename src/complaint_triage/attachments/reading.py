@@ -38,6 +38,8 @@ def read_all(attachments: list[Attachment], read_one: ReadOne, limits: Attachmen
 def _skip_reason(attachment: Attachment, kind: str, budget: int, limits: AttachmentSettings) -> str | None:
     if not limits.read:
         return "attachment reading is off"
+    if not attachment.content and attachment.size > limits.max_bytes:
+        return f"{attachment.size} bytes encoded (limit {limits.max_bytes} decoded)"
     if not attachment.content:
         return "no content"
     if kind not in READABLE:
