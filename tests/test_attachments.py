@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import time
@@ -218,6 +219,18 @@ def test_a_timed_out_extraction_is_unreadable_and_the_next_one_is_read():
     assert letter.status == "read"
 
 
+def test_the_cpu_limit_stops_an_extraction():
+    # The wall clock is generous here: RLIMIT_CPU (SIGXCPU to the child) is what ends the bomb's parse.
+    bounded = SandboxedReader(AttachmentSettings(cpu_seconds=1, timeout_seconds=300, max_stream_bytes=1 << 30, memory_mb=4096))
+    try:
+        extraction = bounded.read_one(pdf_decompression_bomb(300))
+        after = bounded.read_one(pdf_bytes(["Next."]))
+    finally:
+        bounded.close()
+    assert (extraction.status, extraction.reason) == ("unreadable", "over the CPU limit")
+    assert after.text == "Next."
+
+
 def test_a_child_killed_while_idle_is_replaced(reader):
     reader.read_one(pdf_bytes(["Before."]))
     os.kill(reader._child.process.pid, signal.SIGKILL)
@@ -410,3 +423,20 @@ def test_an_attachment_over_the_size_limit_is_skipped_unread(triager):
     entry = small.triage_bytes(mail_with_attachment(COVERING, [("letter.pdf", PDF, letter)])).attachments[0]
     assert small.read_attachments._child is None  # nothing was sent to a reading process
     assert (entry.type, entry.status, entry.reason) == ("pdf", "skipped", f"{len(letter)} bytes (limit 1000)")
+
+
+def test_reprocess_reads_the_stored_attachment_again_after_a_limit_changes(tmp_path):
+    from tests.test_cli import run_cli
+
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail" / "letter.eml").write_bytes(mail_with_attachment(COVERING, [("letter.pdf", PDF, pdf_bytes([CD_LETTER_EN]))]))
+    config = tmp_path / "ct.toml"
+    store = f'[store]\nurl = "sqlite:///{tmp_path / "ct.db"}"\n'
+    config.write_text(store + "[attachments]\nmax_bytes = 100\n", encoding="utf-8")
+    assert run_cli("process", str(tmp_path / "mail"), "--config", str(config)).returncode == 0
+    before = json.loads(run_cli("export", "--config", str(config)).stdout)
+    config.write_text(store, encoding="utf-8")
+    assert run_cli("reprocess", "--config", str(config)).returncode == 0
+    after = json.loads(run_cli("export", "--config", str(config)).stdout)
+    assert (before["kind"], before["attachments"][0]["status"]) == ("other", "skipped")
+    assert (after["kind"], after["deadline_days"], after["attachments"][0]["status"]) == ("cease_and_desist", 7, "read")
