@@ -49,6 +49,23 @@ class Attachment(BaseModel):
     filename: str | None
     content_type: str
     size: int
+    content: bytes = Field(default=b"", repr=False, exclude=True)  # the decoded payload, for the attachment reader
+
+
+AttachmentType = Literal["pdf", "docx", "doc", "zip", "image", "text", "unknown"]
+AttachmentStatus = Literal["read", "truncated", "unreadable", "skipped"]
+
+
+class AttachmentRecord(BaseModel):
+    """What reading one attachment gave: the record's `attachments` entry (design.md)."""
+
+    name: str | None = None
+    type: AttachmentType = "unknown"  # detected from the bytes, not the name or the declared type
+    size: int = 0
+    pages: int | None = None
+    chars: int = 0
+    status: AttachmentStatus = "skipped"
+    reason: str | None = None
 
 
 class ParsedEmail(BaseModel):
@@ -65,6 +82,7 @@ class ParsedEmail(BaseModel):
     notice_date: datetime | None = None
     body_text: str = ""
     quoted_text: str = ""
+    attachment_text: str = ""  # text read from attached letters, each under an ATTACHMENT_MARKER line
     html_only: bool = False
     attachments: list[Attachment] = Field(default_factory=list)
     authentication_results: list[str] = Field(default_factory=list)
@@ -75,8 +93,8 @@ class ParsedEmail(BaseModel):
 
     @property
     def full_text(self) -> str:
-        """Subject, body and quoted copy: everything the extractor reads."""
-        return "\n".join(part for part in (self.subject, self.body_text, self.quoted_text) if part)
+        """Subject, body, attached letters and quoted copy: everything the extractor reads."""
+        return "\n".join(part for part in (self.subject, self.body_text, self.attachment_text, self.quoted_text) if part)
 
 
 class Check(BaseModel):
@@ -133,6 +151,9 @@ class TriageRecord(BaseModel):
     next_steps: list[str] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
     links: list[str] = Field(default_factory=list)
+    needs_review: bool = False  # looks like a notice or a legal demand the rules cannot decide (design.md)
+    review_reasons: list[str] = Field(default_factory=list)  # why a person should read it, most important first
+    attachments: list[AttachmentRecord] = Field(default_factory=list)
     forwarded_by: str | None = None
     in_reply_to: str | None = None
     references: list[str] = Field(default_factory=list)

@@ -35,6 +35,7 @@ from complaint_triage.store.leases import Lease
 from complaint_triage.records import RawMessage
 from complaint_triage.pipeline.parse import message_identity
 from complaint_triage.pipeline.triage import default_triager
+from complaint_triage.resources import model_location
 from complaint_triage.settings import Settings, SourceSettings, parse_duration
 from complaint_triage.sources import sources_for_path
 from complaint_triage.sources.base import CheckpointLedger
@@ -111,7 +112,8 @@ class Service:
         self.store = store or Store(settings.store.url)
         self.checkpoints = self.store.checkpoints
         self.leases = self.store.leases()
-        self.triager = OneAtATime(triager or default_triager(settings.schedule.timezone))
+        self.triager = OneAtATime(triager or default_triager(settings.schedule.timezone, model_location(settings.pipeline.model_dir),
+                                                             settings.pipeline.tables_dir, attachments=settings.attachments))
         self.stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self.sources = [build_source(source, self.checkpoints, self.stop) for source in settings.sources]

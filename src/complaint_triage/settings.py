@@ -252,6 +252,27 @@ class AlertSettings(Section):
         return self.email is not None or self.webhook is not None
 
 
+class AttachmentSettings(Section):
+    """Limits on reading attached PDF and DOCX letters; each extraction runs in a child process under them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")  # hashable: the cached default triager is keyed on it
+
+    read: bool = True  # false: attachments stay metadata only
+    max_per_message: int = Field(10, ge=0)
+    max_bytes: int = Field(25 * 1024 * 1024, ge=1)  # an attachment larger than this is skipped
+    max_pages: int = Field(50, ge=1)
+    max_chars: int = Field(100_000, ge=1)
+    timeout_seconds: float = Field(10.0, gt=0)  # wall clock per attachment
+    cpu_seconds: int = Field(10, ge=1)  # RLIMIT_CPU per attachment
+    memory_mb: int = Field(768, ge=128)  # RLIMIT_AS of the reading process
+    max_stream_bytes: int = Field(32 * 1024 * 1024, ge=1024)  # one decompressed PDF stream
+    max_zip_members: int = Field(1000, ge=1)
+    max_document_bytes: int = Field(32 * 1024 * 1024, ge=1024)  # word/document.xml, declared and read
+    max_zip_total_bytes: int = Field(256 * 1024 * 1024, ge=1024)  # all members, declared
+    max_compression_ratio: int = Field(200, ge=1)  # declared size over compressed size, per member
+    recycle_rss_mb: int = Field(256, ge=32)  # the reading process is replaced when it holds more
+
+
 class Settings(Section):
     """The whole configuration file."""
 
@@ -262,6 +283,7 @@ class Settings(Section):
     reports: ReportSettings = Field(default_factory=ReportSettings)
     escalations: EscalationSettings = Field(default_factory=EscalationSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
     config_path: str | None = None
 
     @model_validator(mode="after")

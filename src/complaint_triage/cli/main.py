@@ -49,7 +49,8 @@ def _triager(settings: Settings):
     from complaint_triage.pipeline.triage import default_triager
     from complaint_triage.resources import model_location
 
-    return default_triager(settings.schedule.timezone, model_location(settings.pipeline.model_dir), settings.pipeline.tables_dir)
+    return default_triager(settings.schedule.timezone, model_location(settings.pipeline.model_dir), settings.pipeline.tables_dir,
+                           attachments=settings.attachments)
 
 
 

@@ -9,10 +9,14 @@ from datetime import date, timedelta
 
 from complaint_triage.pipeline.classify import COMPLAINT_KINDS, Verdict
 from complaint_triage.pipeline.domain import DomainTables
-from complaint_triage.records import Check, Entities, ParsedEmail
+from complaint_triage.records import AttachmentRecord, Check, Entities, ParsedEmail
 from complaint_triage.pipeline.senders import SenderProfile
 
 _FORMATTER = string.Formatter()
+# Cues that make a covering mail look like a legal demand or a notice (design.md: needs_review).
+_DEMAND_CUES = ("KIND_CEASE_DESIST", "KIND_DEMAND", "KIND_LAWSUIT", "CLAIM_TRADEMARK", "CLAIM_COPYRIGHT", "CLAIM_PATENT", "CLAIM_DESIGN", "CLAIM_COUNTERFEIT")
+# ... unless the seller wrote it (a reply to the brand, its own invoices attached) or it is bulk mail.
+_NOT_DEMAND_CUES = ("KIND_REPLY_TO_BRAND", "KIND_NEWSLETTER", "KIND_SOLICITATION")
 
 
 def registration_office(number: str) -> str | None:
@@ -112,6 +116,36 @@ def make_checks(verdict: Verdict, parsed: ParsedEmail, entities: Entities, sende
         if check is not None:
             found.append(check)
     return found
+
+
+def _describe(attachment: AttachmentRecord) -> str:
+    return f"{attachment.name or 'an unnamed ' + attachment.type + ' attachment'} ({attachment.reason or 'unreadable'})"
+
+
+def attachment_check(attachments: list[AttachmentRecord]) -> Check | None:
+    """One warning naming every attached PDF or DOCX that could not be read (encrypted, corrupt, over a limit, timed out)."""
+    unreadable = [attachment for attachment in attachments if attachment.status == "unreadable"]
+    if not unreadable:
+        return None
+    return Check(code="attachment_unreadable", severity="warning", message="Could not read the attachment " + "; ".join(map(_describe, unreadable)) + ".")
+
+
+def looks_like_demand(verdict: Verdict, parsed: ParsedEmail, entities: Entities) -> bool:
+    """A complaint, or a mail with a demand's or a claim's words that neither the seller nor a mailing list wrote."""
+    if verdict.is_complaint:
+        return True
+    cues = entities.cues
+    if parsed.list_unsubscribe or any(cues.get(cue, 0) for cue in _NOT_DEMAND_CUES):
+        return False
+    return any(cues.get(cue, 0) for cue in _DEMAND_CUES)
+
+
+def review_reasons(verdict: Verdict, parsed: ParsedEmail, entities: Entities, attachments: list[AttachmentRecord]) -> list[str]:
+    """Why a person should read the message: an unreadable attachment to a mail that looks like a notice or a legal demand."""
+    unreadable = [attachment for attachment in attachments if attachment.status == "unreadable"]
+    if not unreadable or not looks_like_demand(verdict, parsed, entities):
+        return []
+    return [f"The mail looks like a legal demand or a notice, but its attachment {_describe(attachment)} could not be read: open it by hand." for attachment in unreadable]
 
 
 def response_due(verdict: Verdict, notice_day: date | None, tables: DomainTables) -> date | None:

@@ -17,7 +17,7 @@ from complaint_triage.resources import config_dir
 URGENCY_RULES: dict[str, tuple[str, ...]] = {
     "critical": ("account_deactivated", "account_at_risk", "counterfeit_claim", "legal_action", "short_legal_deadline"),
     "high": ("listing_removed", "patent_evaluation", "cease_and_desist", "stated_deadline"),
-    "medium": ("warning_only", "buyer_ip_question"),
+    "medium": ("warning_only", "buyer_ip_question", "needs_review"),
     "low": ("retraction", "reinstatement", "not_a_complaint"),
 }
 URGENCY_SETTINGS = ("short_legal_deadline_days",)

@@ -27,6 +27,9 @@ MAX_HTML_CHARS = 2_000_000
 # A forward of a forward of a notice is 2 levels; hostile mail nests message/rfc822 parts hundreds
 # deep, and every unwrapped level is parsed again (154 levels took 4.7 s).
 MAX_FORWARD_DEPTH = 4
+# Attachments are decoded for the attachment reader up to this encoded size (base64 of about 27 MB, past
+# the reader's default 25 MiB limit); a larger one stays metadata and is not held twice in memory.
+MAX_DECODED_ATTACHMENT_CHARS = 36 * 1024 * 1024
 _FEED_CHUNK = 65_536
 _HEADER_NAMES = re.compile(rb"^(from|to|subject|date|message-id|received|return-path|mime-version|content-type|delivered-to|reply-to|cc)\s*:", re.I | re.M)
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
@@ -286,8 +289,18 @@ def _attachments(message: Message) -> list[Attachment]:
             continue
         payload = part.get_payload(decode=False)
         size = len(payload) if isinstance(payload, (str, bytes)) else 0
-        found.append(Attachment(filename=filename, content_type=part.get_content_type(), size=size))
+        content = _decoded_payload(part) if size <= MAX_DECODED_ATTACHMENT_CHARS else b""
+        found.append(Attachment(filename=filename, content_type=part.get_content_type(), size=size, content=content))
     return found
+
+
+def _decoded_payload(part: Message) -> bytes:
+    """The attachment's bytes with the transfer encoding undone; empty when they cannot be had."""
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:  # a broken transfer encoding: the attachment stays metadata
+        return b""
+    return payload if isinstance(payload, bytes) else b""
 
 
 def _safe_filename(part: Message) -> str | None:

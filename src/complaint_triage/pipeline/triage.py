@@ -4,35 +4,47 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from spacy.language import Language
 
-from complaint_triage.pipeline.advise import lookup_links, make_checks, next_steps, response_due, seller_central_url
+from complaint_triage.attachments.reading import ReadAttachment
+from complaint_triage.pipeline.advise import attachment_check, lookup_links, make_checks, next_steps, response_due, review_reasons, seller_central_url
 from complaint_triage.pipeline.classify import COMPLAINT_KINDS, classify
 from complaint_triage.pipeline.domain import DomainTables, load_domain
 from complaint_triage.errors import TriageError
 from complaint_triage.pipeline.extract import extract, extraction_text
-from complaint_triage.records import Entities, ParsedEmail, TriageRecord
+from complaint_triage.records import Attachment, Entities, ParsedEmail, TriageRecord
 from complaint_triage.pipeline.nlp.build import load_pipeline
 from complaint_triage.pipeline.headers import client_headers, header_text
-from complaint_triage.pipeline.parse import message_identity, parse_date_header, parse_email, usable_identity
+from complaint_triage.pipeline.parse import message_identity, normalise_text, parse_date_header, parse_email, usable_identity
 from complaint_triage.pipeline.screen import ComplaintScreen
 from complaint_triage.pipeline.senders import SenderProfile, profile_sender
+from complaint_triage.settings import AttachmentSettings
 
 # Identifier lists the schema fills for complaints only.
 _COMPLAINT_ONLY = ("trademarks", "registration_numbers", "patent_numbers", "copyright_registrations")
 MAX_REFERENCES = 20  # the newest ones; enough to find the thread a reply belongs to
+# The line above each attachment's text: not a quote intro, not a forward separator, so the body's
+# quoting and forward rules see the body alone, and the letter sits between the own and the quoted text.
+ATTACHMENT_MARKER = "[attachment {index}: {type} text]"
+AttachmentReader = Callable[[list[Attachment]], list[ReadAttachment]]
 
 
 class Triager:
-    """Holds the loaded pipeline and tables; triages one message at a time, without I/O."""
+    """Holds the loaded pipeline and tables; triages one message at a time, without I/O of its own.
 
-    def __init__(self, nlp: Language, tables: DomainTables, timezone: str = "UTC", screen: bool = True):
+    Attachments are read by READ_ATTACHMENTS (default: the sandboxed reader, a child process).
+    """
+
+    def __init__(self, nlp: Language, tables: DomainTables, timezone: str = "UTC", read_attachments: AttachmentReader | None = None,
+                 screen: bool = True):
         self.nlp, self.tables, self.zone = nlp, tables, ZoneInfo(timezone)
         self.screen = ComplaintScreen(nlp) if screen else None
+        self.read_attachments = read_attachments or default_attachment_reader(AttachmentSettings())
 
     def triage_bytes(self, raw: bytes, source: str = "<bytes>", source_name: str | None = None) -> TriageRecord:
         """Triage raw bytes; a failure at any step becomes a record with `error` set."""
@@ -50,23 +62,30 @@ class Triager:
         return moment.astimezone(self.zone).date() if moment else None
 
     def triage_parsed(self, parsed: ParsedEmail, source: str, source_name: str | None = None) -> TriageRecord:
-        """Extract, classify and advise on a parsed message."""
+        """Read the attachments, then extract, classify and advise on a parsed message."""
+        read = self.read_attachments(parsed.attachments) if parsed.attachments else []
+        parsed = with_attachment_text(parsed, read)
         day = self.notice_day(parsed)
         sender = profile_sender(parsed, self.tables.senders)
         text = extraction_text(parsed)
         screened = self.screen is not None and not self.screen.check(text, sender).full
         entities = self.screen.entities(text) if screened else extract(parsed, self.nlp, day, text)
-        record = self.record_from(parsed, entities, day, source, source_name, sender)
+        record = self.record_from(parsed, entities, day, source, source_name, sender, read)
         if screened:
             record.urgency_reasons.append(self.screen.reason)
         return record
 
     def record_from(self, parsed: ParsedEmail, entities: Entities, day: date | None, source: str, source_name: str | None,
-                    sender: SenderProfile | None = None) -> TriageRecord:
+                    sender: SenderProfile | None = None, read: list[ReadAttachment] = ()) -> TriageRecord:
         """Assemble the record from the extraction of one message."""
         sender = sender or profile_sender(parsed, self.tables.senders)
         verdict = classify(parsed, entities, sender, self.tables)
+        attachments = [item.record for item in read]
         checks = make_checks(verdict, parsed, entities, sender, self.tables)
+        checks += filter(None, [attachment_check(attachments)])
+        reasons = review_reasons(verdict, parsed, entities, attachments)
+        if reasons and verdict.urgency == "low":  # design.md: a record that needs review is at least medium
+            verdict = verdict.model_copy(update={"urgency": "medium", "urgency_reasons": [self.tables.urgency.medium["needs_review"], *verdict.urgency_reasons]})
         due = response_due(verdict, day, self.tables)
         complaint_only = {field: getattr(entities, field) if verdict.kind in COMPLAINT_KINDS else [] for field in _COMPLAINT_ONLY}
         return TriageRecord(
@@ -90,11 +109,32 @@ class Triager:
             next_steps=next_steps(verdict, entities, checks, due, self.tables, seller_central_url(verdict, self.tables)),
             checks=checks,
             links=lookup_links(verdict, entities, self.tables),
+            needs_review=bool(reasons),
+            review_reasons=reasons,
+            attachments=attachments,
             forwarded_by=parsed.forwarded_by,
             in_reply_to=parsed.in_reply_to if parsed.in_reply_to and usable_identity(parsed.in_reply_to) else None,
             references=[ref for ref in parsed.references if usable_identity(ref)][-MAX_REFERENCES:],
             **complaint_only,
         )
+
+
+def with_attachment_text(parsed: ParsedEmail, read: list[ReadAttachment]) -> ParsedEmail:
+    """The parsed email with the text of its read attachments, each under its marker line."""
+    sections = [
+        ATTACHMENT_MARKER.format(index=index, type=item.record.type) + "\n" + normalise_text(item.text).strip()
+        for index, item in enumerate(read, 1)
+        if item.text.strip()
+    ]
+    return parsed.model_copy(update={"attachment_text": "\n\n".join(sections)}) if sections else parsed
+
+
+@lru_cache(maxsize=4)
+def default_attachment_reader(limits: AttachmentSettings) -> AttachmentReader:
+    """The sandboxed reader (one child process, started at the first attachment), shared per set of limits."""
+    from complaint_triage.attachments.sandbox import SandboxedReader
+
+    return SandboxedReader(limits)
 
 
 def _display_from(parsed: ParsedEmail) -> str:
@@ -129,7 +169,11 @@ def _best_effort_headers(raw: bytes) -> dict[str, str]:
         return {}
 
 
+def default_triager(timezone: str = "UTC", model_path: str | None = None, domain_dir: str | None = None, attachments: AttachmentSettings | None = None) -> Triager:
+    """A Triager with the shipped pipeline and domain tables, reading attachments under the given limits."""
+    return _cached_triager(timezone, model_path, domain_dir, attachments or AttachmentSettings())
+
+
 @lru_cache(maxsize=1)
-def default_triager(timezone: str = "UTC", model_path: str | None = None, domain_dir: str | None = None) -> Triager:
-    """A Triager with the shipped pipeline and domain tables."""
-    return Triager(load_pipeline(model_path), load_domain(domain_dir), timezone)
+def _cached_triager(timezone: str, model_path: str | None, domain_dir: str | None, attachments: AttachmentSettings) -> Triager:
+    return Triager(load_pipeline(model_path), load_domain(domain_dir), timezone, read_attachments=default_attachment_reader(attachments))
