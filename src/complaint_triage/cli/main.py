@@ -206,9 +206,11 @@ def evaluate(directory: str, as_json: bool, config: str | None) -> None:
 
 from complaint_triage.cli.cases import register as _register_cases  # noqa: E402
 from complaint_triage.cli.service import register as _register_service  # noqa: E402
+from complaint_triage.cli.web import register as _register_web  # noqa: E402
 
 _register_service(cli)
 _register_cases(cli)
+_register_web(cli)
 
 
 def main() -> None:
