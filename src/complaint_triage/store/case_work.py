@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
@@ -14,7 +14,7 @@ from complaint_triage.store.tables import case_assignments, case_events, cases, 
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def add_note(engine: Engine, case_key: str, note: str, actor: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
@@ -48,7 +48,7 @@ class User:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def check_username(name: str) -> str:
@@ -136,4 +136,4 @@ def clear_failures(engine: Engine, subject: str) -> None:
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)  # SQLite keeps no offset: stored as UTC
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite keeps no offset: stored as UTC

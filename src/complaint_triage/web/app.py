@@ -23,7 +23,15 @@ from complaint_triage.settings import Settings
 from complaint_triage.store import Store
 from complaint_triage.store.users import User, get_user, list_users
 from complaint_triage.web import auth
-from complaint_triage.web.views import STATUS_CHOICES, CaseView, FilterError, Filters, case_url, queue, visible_case
+from complaint_triage.web.views import (
+    STATUS_CHOICES,
+    CaseView,
+    FilterError,
+    Filters,
+    case_url,
+    queue,
+    visible_case,
+)
 
 HERE = Path(__file__).parent
 CSP = ("default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-src 'self'; "

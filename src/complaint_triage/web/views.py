@@ -43,7 +43,7 @@ class Filters:
     needs_review: bool = False
 
     @classmethod
-    def from_query(cls, params) -> "Filters":
+    def from_query(cls, params) -> Filters:
         """Filters from query parameters; an unknown urgency, status or kind is an error, not an empty list."""
         values = {name: (params.get(name) or "").strip() for name in ("urgency", "status", "kind", "account", "marketplace")}
         values["status"] = values["status"] or "open"
@@ -60,7 +60,7 @@ class Filters:
         pairs += [(name, "1") for name in ("overdue", "needs_review") if getattr(self, name)]
         return urlencode(pairs)
 
-    def admits(self, entry: "QueueEntry") -> bool:
+    def admits(self, entry: QueueEntry) -> bool:
         """True when the entry passes every filter."""
         case = entry.case
         status_ok = self.status == "all" or case.status == self.status or (self.status == "open" and case.status in OPEN_STATUSES)
@@ -196,7 +196,7 @@ def _bodies(raw: bytes | None) -> tuple[list[str], list[str]]:
         return [], []
     try:
         return text_parts(message_from_bytes(raw))
-    except Exception:  # hostile structure the parser chokes on: the page still shows the record's facts
+    except (ValueError, LookupError, TypeError, AttributeError, IndexError):  # hostile structure: the page still shows the record's facts
         return ["(the stored message could not be read as mail)"], []
 
 
@@ -207,4 +207,14 @@ def mail_html(store: Store, view: CaseView, index: int) -> str | None:
     if not 0 <= index < len(view.mails) or not view.mails[index].has_html:
         return None
     _plain, html = _bodies(raw_mail(store.engine, view.mails[index].record.message_id))
-    return nh3.clean("\n<hr>\n".join(html), url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
+    return nh3.clean("\n<hr>\n".join(html), url_schemes={"http", "https", "mailto", "data"}, link_rel="noopener noreferrer nofollow",
+                     attribute_filter=_no_outside_images)
+
+
+def _no_outside_images(tag: str, attribute: str, value: str) -> str | None:
+    """Images only from data: URLs: a remote image would tell the sender the mail was read (and the frame's CSP blocks it anyway)."""
+    if attribute == "src" and not value.lower().startswith("data:image/"):
+        return None
+    if attribute == "href" and value.lower().startswith("data:"):
+        return None  # data: is for images only
+    return value
