@@ -94,6 +94,7 @@ class DailySummary(BaseModel):
     failed: list[SummaryItem]
     sources: list[str] = Field(default_factory=list)
     sections: list["DailySummary"] = Field(default_factory=list)
+    day_starts_at: str = "00:00"  # the local time the day covered begins (the report time, for the summary the service sends)
 
     @property
     def repeat_escalations(self) -> list[Escalation]:
@@ -101,19 +102,23 @@ class DailySummary(BaseModel):
         return [e for e in self.escalations if e.kind != "overdue_case"]
 
 
-def local_day(row: dict, zone: ZoneInfo) -> date:
-    """The day a stored message belongs to: its Date header, else when it was stored."""
+def local_day(row: dict, zone: ZoneInfo, day_starts: timedelta = timedelta(0)) -> date:
+    """The day a stored message belongs to: its Date header, else when it was stored; a day begins DAY_STARTS after midnight."""
     moment = row["record"].received_at or row["stored_at"]
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(zone).date()
+    return (moment.astimezone(zone) - day_starts).date()
 
 
 def build_summary(rows: list[dict], day: date, zone_name: str = "UTC", cases: list[Case] | None = None,
-                  rules: EscalationSettings = EscalationSettings(), by_source: bool = True) -> DailySummary:
-    """Summarise one day from stored rows (each with a parsed `record` and `stored_at`) and the cases they form."""
+                  rules: EscalationSettings = EscalationSettings(), by_source: bool = True, day_starts: timedelta = timedelta(0)) -> DailySummary:
+    """Summarise one day from stored rows (each with a parsed `record` and `stored_at`) and the cases they form.
+
+    DAY_STARTS shifts the day: with 7 hours, the summary of 3 March covers 3 March 07:00 to 4 March
+    07:00, so the summary sent at 07:00 holds the mail that came in overnight.
+    """
     zone = ZoneInfo(zone_name)
-    days = {row["record"].message_id: local_day(row, zone) for row in rows}
+    days = {row["record"].message_id: local_day(row, zone, day_starts) for row in rows}
     records = [row["record"] for row in rows if days[row["record"].message_id] <= day]
     today = sorted((r for r in records if days[r.message_id] == day), key=lambda r: (_RANK[r.urgency], r.received_at or datetime.min.replace(tzinfo=timezone.utc)))
     week = [r for r in records if day - timedelta(days=7) <= days[r.message_id] < day]
@@ -139,17 +144,18 @@ def build_summary(rows: list[dict], day: date, zone_name: str = "UTC", cases: li
         suspicious=[item(r) for r in today if any(c.code in _SUSPICIOUS_CHECKS for c in r.checks)],
         failed=[item(r) for r in records if r.error],
         sources=sources,
-        sections=_sections(rows, day, zone_name, known, rules, sources) if by_source and len(sources) > 1 else [],
+        sections=_sections(rows, day, zone_name, known, rules, sources, day_starts) if by_source and len(sources) > 1 else [],
+        day_starts_at=f"{int(day_starts.total_seconds()) // 3600:02d}:{int(day_starts.total_seconds()) // 60 % 60:02d}",
     )
 
 
-def _sections(rows, day, zone_name, cases, rules, sources) -> list[DailySummary]:
+def _sections(rows, day, zone_name, cases, rules, sources, day_starts) -> list[DailySummary]:
     """One summary per source (one seller account each)."""
     sections = []
     for name in sources:
         own_rows = [row for row in rows if row["record"].source_name == name]
         own_cases = [case for case in cases if case.source_name == name]
-        section = build_summary(own_rows, day, zone_name, own_cases, rules, by_source=False)
+        section = build_summary(own_rows, day, zone_name, own_cases, rules, by_source=False, day_starts=day_starts)
         sections.append(section.model_copy(update={"source": name}))
     return sections
 
@@ -208,13 +214,13 @@ def _count(records: list[TriageRecord], field: str, order: tuple[str, ...]) -> d
     return {name: counts.get(name, 0) for name in order}
 
 
-def summary_for_day(store, day: date, zone_name: str, rules: EscalationSettings = EscalationSettings()) -> DailySummary:
-    """The summary of DAY from what the store holds: records, and the cases they form."""
+def summary_for_day(store, day: date, zone_name: str, rules: EscalationSettings = EscalationSettings(), day_starts: timedelta = timedelta(0)) -> DailySummary:
+    """The summary of DAY (beginning DAY_STARTS after midnight) from what the store holds: records, and the cases they form."""
     from complaint_triage.store.case_links import load_cases
 
     rows = summary_rows(store.rows())
     cases = load_cases(store.engine, {row["record"].message_id: row["record"] for row in rows})
-    return build_summary(rows, day, zone_name, cases, rules)
+    return build_summary(rows, day, zone_name, cases, rules, day_starts=day_starts)
 
 
 def summary_rows(stored: list[dict]) -> list[dict]:
