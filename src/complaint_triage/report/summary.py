@@ -94,6 +94,7 @@ class DailySummary(BaseModel):
     failed: list[SummaryItem]
     sources: list[str] = Field(default_factory=list)
     sections: list["DailySummary"] = Field(default_factory=list)
+    open_cases: list[Case] = Field(default_factory=list)  # every case not yet answered at the end of the day, most urgent first
     day_starts_at: str = "00:00"  # the local time the day covered begins (the report time, for the summary the service sends)
 
     @property
@@ -140,6 +141,7 @@ def build_summary(rows: list[dict], day: date, zone_name: str = "UTC", cases: li
         items=[item(r) for r in today if not r.error],
         due_soon=[case for case in open_cases if day < case.response_due <= day + timedelta(days=DUE_SOON_DAYS)],
         overdue=[case for case in open_cases if case.overdue_on(day)],
+        open_cases=sorted((case for case in known if case.is_open), key=lambda case: (_RANK[case.urgency], case.response_due or date.max, case.key)),
         escalations=escalations(known, day, rules, lambda message_id: days.get(message_id)),
         suspicious=[item(r) for r in today if any(c.code in _SUSPICIOUS_CHECKS for c in r.checks)],
         failed=[item(r) for r in records if r.error],
