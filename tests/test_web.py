@@ -358,3 +358,25 @@ def test_in_chromium_a_member_cannot_reach_another_accounts_case_and_a_post_with
     with_token = page.request.post(server + f"/api/cases/{own[0]['key']}/note", data={"note": "checked"}, headers={"X-CSRF-Token": token})
     assert with_token.status == 200 and with_token.json()["history"][-1]["note"] == "checked"
     assert [p for p in problems if "404" not in p] == []  # the refused page itself is logged as a 404
+
+
+def test_the_sources_page_shows_each_source_and_a_member_only_theirs(app):
+    admin, _ = _signed_in(app, "alice")
+    page = admin.get("/sources")
+    assert page.status_code == 200 and "seller-a" in page.text and "seller-b" in page.text and "files: no sign-in" in page.text
+    member, _ = _signed_in(app, "bob")
+    assert "seller-a" not in member.get("/sources").text.replace("seller-a,", "")
+
+
+def test_in_chromium_the_summary_of_a_day_runs_only_its_own_script(server, browser):
+    problems: list = []
+    page = _watched_page(browser, problems)
+    _sign_in(page, server, "alice")
+    response = page.goto(server + "/summary?date=latest")
+    assert response.status == 200 and "sha256-" in response.headers["content-security-policy"]
+    table = page.locator("input[data-filter]").first.get_attribute("data-filter")  # the overdue table, at least, has rows
+    total = page.locator(f"#{table} tbody tr").count()
+    page.fill(f"input[data-filter='{table}']", "zzzz-no-such-text")
+    assert total > 0 and page.locator(f"#{table} tbody tr:not([hidden])").count() == 0  # the filter script ran
+    assert page.evaluate("window.__xss") is None
+    assert problems == []

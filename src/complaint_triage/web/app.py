@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from datetime import UTC
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -49,6 +51,7 @@ class Workspace:
         self.secure_cookies = secure_cookies
         self.templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
         self.templates.globals.update(case_url=case_url, statuses=STATUS_CHOICES[2:])
+        self.templates.filters["local"] = functools.partial(_local_time, ZoneInfo(self.zone))
 
     def page(self, request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
         """Render a template with the signed-in user and the CSRF token."""
@@ -56,6 +59,12 @@ class Workspace:
         session = getattr(request.state, "session", None)
         html = self.templates.get_template(name).render(csrf_token=session.csrf_token if session else "", request=request, **context)
         return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+def _local_time(zone: ZoneInfo, moment) -> str:
+    """A stored moment (UTC; SQLite keeps no offset) in the configured timezone."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _workspace(request: Request) -> Workspace:
@@ -289,7 +298,18 @@ async def summary_page(request: Request, user: User) -> Response:
     html = await run_in_threadpool(summary_html, workspace.store, workspace.settings, user, request.query_params.get("date"))
     if html is None:
         return workspace.page(request, "error.html", 400, message="date must be YYYY-MM-DD")
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(html, headers={"Cache-Control": "no-store", "Content-Security-Policy": _summary_policy(html)})
+
+
+def _summary_policy(html: str) -> str:
+    """The summary page's CSP: only its own sorting script may run, named by its hash (message text in it is escaped, so it can add none)."""
+    import base64
+    import hashlib
+    import re
+
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'" for body in scripts[-1:])
+    return f"default-src 'none'; script-src {hashes or chr(39) + 'none' + chr(39)}; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 
 # --- the JSON API ----------------------------------------------------------------------------
