@@ -65,10 +65,18 @@ def test_renders_in_chromium_without_errors_or_injected_script(summary_html, tmp
         assert page.locator("#critical").get_by_text(HOSTILE, exact=False).count() == 1
         assert page.evaluate("window.__xss") is None
         assert page.locator("section.source").count() == 2  # a section per seller account
-        assert page.locator("#source-1-critical article").count() + page.locator("#source-2-critical article").count() == page.locator("#critical article").count()
+        assert page.locator("article.card").count() == page.locator("#critical article").count()  # each case's card once, not again per account
+        assert page.locator("section.source li").count() >= page.locator("#critical article").count()  # the accounts list their cases by key
+        cards = page.locator("#critical article")
+        assert all("Account: seller-" in text for text in cards.all_inner_texts())  # the account on every card
+        assert page.locator("#critical a[href^='https://']").count() > 0  # lookup links are clickable
+        headings = page.locator("body > section > h2").all_inner_texts()
+        assert headings.index("Overdue") < headings.index("Critical and high cases") and headings.index("Due in the next 3 days") < headings.index("Critical and high cases")
+        assert re.fullmatch(r"overdue \d+ days?|due today|due in \d+ days?", page.locator("td[data-label=Due] strong").first.inner_text())
         page.screenshot(path=str(ARTIFACTS / "summary-desktop.png"), full_page=False)
         page.set_viewport_size({"width": 390, "height": 844})
         page.screenshot(path=str(ARTIFACTS / "summary-phone.png"))
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no table wider than a phone
         page.fill("input[data-filter='others-table']", "newsletter")
         browser.close()
     assert errors == [] and dialogs == []

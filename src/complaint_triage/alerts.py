@@ -92,23 +92,28 @@ class EmailChannel:
         message["Subject"], message["From"], message["To"] = alert.title, s.sender, ", ".join(s.to)
         message["X-Complaint-Triage-Case"] = ", ".join(alert.case_keys)
         message.set_content(alert.text)
-        password = _secret(s.password_env, s.password_file, "alerts.email")
-        try:
-            with self._connect() as smtp:
-                if s.username and password:
-                    smtp.login(s.username, password)
-                smtp.send_message(message)
-        except (smtplib.SMTPException, OSError) as exc:
-            raise AlertError(f"alerts.email: {s.host}:{s.port}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        send_email(s, message, "alerts.email")
 
-    def _connect(self) -> smtplib.SMTP:
-        s = self.settings
-        if s.security == "ssl":
-            return smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_seconds, context=_tls_context(s.ca_file))
-        smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout_seconds)
-        if s.security == "starttls":
-            smtp.starttls(context=_tls_context(s.ca_file))
-        return smtp
+
+def send_email(s: EmailAlertSettings, message: EmailMessage, what: str) -> None:
+    """Send MESSAGE over the SMTP settings S (TLS verified unless security is "none" to loopback); failures are one-line AlertErrors naming WHAT."""
+    password = _secret(s.password_env, s.password_file, "alerts.email")
+    try:
+        with _connect(s) as smtp:
+            if s.username and password:
+                smtp.login(s.username, password)
+            smtp.send_message(message)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise AlertError(f"{what}: {s.host}:{s.port}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+
+def _connect(s: EmailAlertSettings) -> smtplib.SMTP:
+    if s.security == "ssl":
+        return smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_seconds, context=_tls_context(s.ca_file))
+    smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout_seconds)
+    if s.security == "starttls":
+        smtp.starttls(context=_tls_context(s.ca_file))
+    return smtp
 
 
 class WebhookChannel:
@@ -122,18 +127,29 @@ class WebhookChannel:
     def send(self, alert: Alert) -> None:
         """POST the alert; anything but a 2xx answer is a failure."""
         url = _secret(self.settings.url_env, self.settings.url_file, "alerts.webhook")
-        body = json.dumps({"text": _slack_escape(alert.text), **alert.facts}, ensure_ascii=False).encode("utf-8")
-        request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "complaint-triage"})
-        context = _tls_context(self.settings.ca_file) if url.lower().startswith("https:") else None
-        try:
-            with urllib.request.urlopen(request, timeout=self.settings.timeout_seconds, context=context) as response:
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            raise AlertError(f"alerts.webhook: HTTP {exc.code}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:  # the URL (with its token) stays out of the message
-            raise AlertError(f"alerts.webhook: {type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
-        if not 200 <= status < 300:
-            raise AlertError(f"alerts.webhook: HTTP {status}")
+        payload = {"text": _slack_escape(alert.text), **alert.facts}
+        post_json(url, payload, self.settings.ca_file, self.settings.timeout_seconds, "alerts.webhook")
+
+
+def post_json(url: str, payload: dict, ca_file: str | None, timeout: float, what: str) -> None:
+    """POST PAYLOAD as JSON; anything but a 2xx answer is an AlertError naming WHAT (never the URL, which carries a token)."""
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "complaint-triage"})
+    context = _tls_context(ca_file) if url.lower().startswith("https:") else None
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        raise AlertError(f"{what}: HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:  # the URL (with its token) stays out of the message
+        raise AlertError(f"{what}: {type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
+    if not 200 <= status < 300:
+        raise AlertError(f"{what}: HTTP {status}")
+
+
+def secret_from(env_name: str | None, file_name: str | None, what: str) -> str | None:
+    """A secret (a password, a webhook URL) from the environment variable or file the config names; registered so that logs never show it."""
+    return _secret(env_name, file_name, what)
 
 
 def _slack_escape(text: str) -> str:

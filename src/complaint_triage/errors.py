@@ -43,3 +43,7 @@ class CaseError(TriageError):
 
 class AlertError(TriageError):
     """An alert could not be delivered."""
+
+
+class UserError(TriageError):
+    """A user of the web workspace named on the command line does not exist, exists already or is unusable."""

@@ -249,14 +249,23 @@ class Service:
 
     # -- the daily summary -----------------------------------------------------------------
 
-    def write_daily_reports(self, day: date | None = None) -> list[Path]:
-        """Write the summary of DAY (default: yesterday in the configured timezone) in every configured format."""
+    def write_daily_reports(self, day: date | None = None, deliver: bool = False) -> list[Path]:
+        """Write the summary in every configured format (and, with DELIVER, send it): by default the day up to the report time.
+
+        At 07:00 that is yesterday 07:00 to today 07:00, so what came in overnight is in it.
+        """
         zone = self.settings.schedule.timezone
-        day = day or reports.yesterday_in(zone)
-        summary = reports.summary_for_day(self.store, day, zone, self.settings.escalations)
+        hour, minute = (int(part) for part in self.settings.schedule.daily_report_at.split(":"))
+        starts = timedelta(hours=hour, minutes=minute) if day is None else timedelta(0)
+        day = day or (datetime.now(ZoneInfo(zone)) - starts).date() - timedelta(days=1)
+        summary = reports.summary_for_day(self.store, day, zone, self.settings.escalations, day_starts=starts)
         directory = Path(self.settings.reports.dir)
         directory.mkdir(parents=True, exist_ok=True)
         written = [self._write_report(summary, output_format, directory) for output_format in self.settings.reports.formats]
+        if deliver:
+            from complaint_triage.delivery import deliver_summary
+
+            deliver_summary(summary, self.settings)
         return [path for path in written if path is not None]
 
     @staticmethod
@@ -273,7 +282,7 @@ class Service:
 
     def _daily_report_job(self) -> None:
         try:
-            self.write_daily_reports()
+            self.write_daily_reports(deliver=True)
         except (TriageError, OSError) as exc:
             log.error("daily summary failed: %s", exc)
 

@@ -169,9 +169,33 @@ class ScheduleSettings(Section):
         return value
 
 
+class ChatSettings(Section):
+    """A chat channel the morning summary's short version is posted to; the webhook URL (it carries a token) from the environment or a file."""
+
+    type: Literal["slack", "teams"]
+    url_env: str | None = None
+    url_file: str | None = None
+    ca_file: str | None = None
+    timeout_seconds: float = 10.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_inline_url(cls, data: Any) -> Any:
+        return refuse_inline_secrets(data, ("url",), "a webhook URL carries a token: use url_env or url_file")
+
+    @model_validator(mode="after")
+    def _check(self) -> "ChatSettings":
+        if not (self.url_env or self.url_file):
+            raise ValueError(f"reports.chat ({self.type}) needs url_env or url_file")
+        return self
+
+
 class ReportSettings(Section):
     dir: str = "reports"
     formats: list[Literal["html", "markdown", "json", "csv"]] = Field(default_factory=lambda: ["html", "markdown", "json"])
+    email_to: list[str] = Field(default_factory=list)  # sent over the [alerts.email] SMTP settings at daily_report_at
+    chat: list[ChatSettings] = Field(default_factory=list)
+    workspace_url: str | None = None  # where `complaint-triage serve` is reached, for links in the chat version
 
 
 class EscalationSettings(Section):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from typing import TYPE_CHECKING
 
 import click
@@ -74,15 +75,37 @@ def case(ident: str, status: str | None, note: str | None, only: bool, output_fo
     if output_format == "json":
         sys.stdout.write(found.model_dump_json(indent=2) + "\n")
         return
-    _print_case(found, _console())
+    _print_case(found, _console(), _today(config))
 
 
-def _print_case(found: Case, console: Console) -> None:
-    console.print(f"[bold]{found.key}[/bold]  status: [bold]{found.status}[/bold]  urgency: {found.urgency}  kind: {found.kind}", markup=True)
-    facts = [("Subject", found.subject), ("From", found.sender), *found.key_facts(), ("Messages", str(len(found.message_ids)))]
+def _today(config: str | None) -> date:
+    from complaint_triage.report import today_in
+
+    return today_in(settings_for(config).schedule.timezone)
+
+
+def _due(found: Case, today: date) -> str:
+    from complaint_triage.report.outbound import relative_due
+
+    return f"{found.response_due} ({relative_due(found.response_due, today)})" if found.response_due and found.is_open else str(found.response_due or "")
+
+
+def _print_case(found: Case, console: Console, today: date) -> None:
+    from rich.markup import escape
+
+    console.print(f"[bold]{escape(found.key)}[/bold]  status: [bold]{found.status}[/bold]  urgency: {found.urgency}  kind: {found.kind}", markup=True, soft_wrap=True)
+    facts = [("Subject", found.subject), ("From", found.sender), ("Account", found.source_name or "")]
+    facts += [(name, _due(found, today) if name == "Respond by" else value) for name, value in found.key_facts()]
+    facts += [("Messages", str(len(found.message_ids)))]
     for name, value in facts:
         if value:
-            console.print(f"  {name}: {value}", markup=False)
+            console.print(f"  {name}: {value}", markup=False, soft_wrap=True)
+    for title, lines in (("Checks", [f"[{c.severity}] {c.code}: {c.message}" for c in found.checks]),
+                         ("Next steps", [f"{n}. {step}" for n, step in enumerate(found.next_steps, 1)]), ("Links", found.links)):
+        if lines:
+            console.print(f"{title}:", markup=False)
+            for line in lines:
+                console.print(f"  {line}", markup=False, soft_wrap=True)  # soft wrap: a URL or key is never cut
     console.print("History:", markup=False)
     for event in found.history:
         console.print(f"  {event.at.isoformat(timespec='seconds')}  {event.status:<18} {event.actor:<4}  {event.note or ''}", markup=False)
@@ -103,15 +126,17 @@ def cases(wanted: str, output_format: str, config: str | None) -> None:
     found = [c for c in _all_cases(store) if wanted == "all" or c.status == wanted or (wanted == "open" and c.status in OPEN_STATUSES)]
     store.close()
     found.sort(key=lambda c: (URGENCIES.index(c.urgency), str(c.response_due or "9999")))
-    if output_format == "json":
-        for entry in found:
-            sys.stdout.write(json.dumps(entry.model_dump(mode="json", exclude={"history"}), ensure_ascii=False) + "\n")
+    if output_format == "json":  # one JSON document, a list of cases
+        sys.stdout.write(json.dumps([entry.model_dump(mode="json", exclude={"history"}) for entry in found], indent=2, ensure_ascii=False) + "\n")
         return
+    today = _today(config)
     table = Table(title=f"Cases ({wanted})")
-    for column in ("case", "status", "urgency", "kind", "respond by", "ASINs", "subject"):
-        table.add_column(column)
+    table.add_column("case", overflow="fold", min_width=22)  # folded, never cut: the key is what `case` takes
+    for column in ("account", "status", "urgency", "kind", "respond by", "next step", "subject"):
+        table.add_column(column, overflow="fold")
     for entry in found:
-        table.add_row(entry.key, entry.status, entry.urgency, entry.kind, str(entry.response_due or "-"), " ".join(entry.asins) or "-", entry.subject[:60])
+        table.add_row(entry.key, entry.source_name or "-", entry.status, entry.urgency, entry.kind, _due(entry, today) or "-",
+                      entry.next_steps[0] if entry.next_steps else "-", entry.subject[:60])
     _console().print(table)
 
 

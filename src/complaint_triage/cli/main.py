@@ -22,7 +22,7 @@ from complaint_triage.cli.common import (
     opened_stores,
     settings_for,
 )
-from complaint_triage.errors import CaseError, ConfigError, TriageError
+from complaint_triage.errors import CaseError, ConfigError, TriageError, UserError
 
 if TYPE_CHECKING:  # the heavy modules (spaCy, SQLAlchemy, pydantic models, rich) load inside the commands that use them
     from rich.progress import Progress
@@ -276,10 +276,12 @@ def evaluate(directory: str, as_json: bool, config: str | None) -> None:
 from complaint_triage.cli.cases import register as _register_cases  # noqa: E402
 from complaint_triage.cli.init import register as _register_init  # noqa: E402
 from complaint_triage.cli.service import register as _register_service  # noqa: E402
+from complaint_triage.cli.web import register as _register_web  # noqa: E402
 
 _register_service(cli)
 _register_cases(cli)
 _register_init(cli)
+_register_web(cli)
 
 
 def main() -> None:
@@ -326,7 +328,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _exit_code(exc: BaseException) -> int:
     """2 for usage and configuration problems, 1 for everything that failed while running."""
-    if isinstance(exc, (UsageProblem, ConfigError, CaseError, click.UsageError, click.BadParameter)):
+    if isinstance(exc, (UsageProblem, ConfigError, CaseError, UserError, click.UsageError, click.BadParameter)):
         return EXIT_USAGE
     return exc.exit_code if isinstance(exc, click.ClickException) and exc.exit_code not in (0, 1) else EXIT_RUNTIME
 

@@ -85,12 +85,15 @@ def render_markdown(summary: DailySummary) -> str:
 
 
 def render_csv(summary: DailySummary) -> str:
-    """One row per message of the day, one ASIN per line of the cell list joined by spaces."""
+    """One row per open case (key, account, urgency, status, kind, due, next step, link), UTF-8 with a BOM so that spreadsheets read it as such."""
     buffer = io.StringIO()
+    buffer.write("\ufeff")
     writer = csv.writer(buffer)
-    writer.writerow(["received_at", "source", "urgency", "kind", "claim_types", "asins", "complaint_ids", "rights_owner_emails", "marketplace", "response_due", "subject", "from", "message_id"])
-    for i in summary.items:
-        writer.writerow([i.received_at.isoformat() if i.received_at else "", _csv_safe(i.source_name or ""), i.urgency, i.kind, " ".join(i.claim_types), " ".join(i.asins), " ".join(i.complaint_ids), _csv_safe(" ".join(i.rights_owner_emails)), i.marketplace or "", i.response_due or "", _csv_safe(i.subject), _csv_safe(i.sender), _csv_safe(i.message_id)])
+    writer.writerow(["key", "account", "urgency", "status", "kind", "due", "next_step", "link"])
+    for case in summary.open_cases:
+        writer.writerow([_csv_safe(case.key), _csv_safe(case.source_name or ""), case.urgency, case.status, case.kind,
+                         case.response_due.isoformat() if case.response_due else "", _csv_safe(case.next_steps[0] if case.next_steps else ""),
+                         _csv_safe(case.links[0] if case.links else "")])
     return buffer.getvalue()
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from complaint_triage.report.outbound import relative_due
 from complaint_triage.report.summary import DUE_SOON_DAYS, DailySummary
 
 _COLOURS = {"critical": "#b3261e", "high": "#c25e00", "medium": "#8a6d00", "low": "#4a6b4a"}
@@ -31,4 +34,17 @@ def urgency_bars(summary: DailySummary) -> list[dict]:
 def render_html(summary: DailySummary) -> str:
     """Render the summary (and its section per source) as a standalone HTML page."""
     template = _environment().get_template("summary.html.j2")
-    return template.render(summary=summary, urgency_bars=urgency_bars, due_soon_days=DUE_SOON_DAYS, colours=_COLOURS)
+    zone = ZoneInfo(summary.timezone)
+    reader_day = summary.day + timedelta(days=1)  # the morning it is read
+
+    def due_text(due: date | None) -> str:
+        return relative_due(due, reader_day) if due else "no date"
+
+    def local_time(moment: datetime | None) -> str:
+        if moment is None:
+            return ""
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return aware.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+    return template.render(summary=summary, urgency_bars=urgency_bars, due_soon_days=DUE_SOON_DAYS, colours=_COLOURS, due_text=due_text,
+                           local_time=local_time, is_web_link=lambda url: url.startswith(("https://", "http://")))

@@ -94,6 +94,8 @@ class DailySummary(BaseModel):
     failed: list[SummaryItem]
     sources: list[str] = Field(default_factory=list)
     sections: list["DailySummary"] = Field(default_factory=list)
+    open_cases: list[Case] = Field(default_factory=list)  # every case not yet answered at the end of the day, most urgent first
+    day_starts_at: str = "00:00"  # the local time the day covered begins (the report time, for the summary the service sends)
 
     @property
     def repeat_escalations(self) -> list[Escalation]:
@@ -111,19 +113,23 @@ def yesterday_in(zone_name: str) -> date:
     return today_in(zone_name) - timedelta(days=1)
 
 
-def local_day(row: dict, zone: ZoneInfo) -> date:
-    """The day a stored message belongs to: its Date header, else when it was stored."""
+def local_day(row: dict, zone: ZoneInfo, day_starts: timedelta = timedelta(0)) -> date:
+    """The day a stored message belongs to: its Date header, else when it was stored; a day begins DAY_STARTS after midnight."""
     moment = row["record"].received_at or row["stored_at"]
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(zone).date()
+    return (moment.astimezone(zone) - day_starts).date()
 
 
 def build_summary(rows: list[dict], day: date, zone_name: str = "UTC", cases: list[Case] | None = None,
-                  rules: EscalationSettings = EscalationSettings(), by_source: bool = True) -> DailySummary:
-    """Summarise one day from stored rows (each with a parsed `record` and `stored_at`) and the cases they form."""
+                  rules: EscalationSettings = EscalationSettings(), by_source: bool = True, day_starts: timedelta = timedelta(0)) -> DailySummary:
+    """Summarise one day from stored rows (each with a parsed `record` and `stored_at`) and the cases they form.
+
+    DAY_STARTS shifts the day: with 7 hours, the summary of 3 March covers 3 March 07:00 to 4 March
+    07:00, so the summary sent at 07:00 holds the mail that came in overnight.
+    """
     zone = ZoneInfo(zone_name)
-    days = {row["record"].message_id: local_day(row, zone) for row in rows}
+    days = {row["record"].message_id: local_day(row, zone, day_starts) for row in rows}
     records = [row["record"] for row in rows if days[row["record"].message_id] <= day]
     today = sorted((r for r in records if days[r.message_id] == day), key=lambda r: (_RANK[r.urgency], r.received_at or datetime.min.replace(tzinfo=timezone.utc)))
     week = [r for r in records if day - timedelta(days=7) <= days[r.message_id] < day]
@@ -145,21 +151,23 @@ def build_summary(rows: list[dict], day: date, zone_name: str = "UTC", cases: li
         items=[item(r) for r in today if not r.error],
         due_soon=[case for case in open_cases if day < case.response_due <= day + timedelta(days=DUE_SOON_DAYS)],
         overdue=[case for case in open_cases if case.overdue_on(day)],
+        open_cases=sorted((case for case in known if case.is_open), key=lambda case: (_RANK[case.urgency], case.response_due or date.max, case.key)),
         escalations=escalations(known, day, rules, lambda message_id: days.get(message_id)),
         suspicious=[item(r) for r in today if any(c.code in _SUSPICIOUS_CHECKS for c in r.checks)],
         failed=[item(r) for r in records if r.error],
         sources=sources,
-        sections=_sections(rows, day, zone_name, known, rules, sources) if by_source and len(sources) > 1 else [],
+        sections=_sections(rows, day, zone_name, known, rules, sources, day_starts) if by_source and len(sources) > 1 else [],
+        day_starts_at=f"{int(day_starts.total_seconds()) // 3600:02d}:{int(day_starts.total_seconds()) // 60 % 60:02d}",
     )
 
 
-def _sections(rows, day, zone_name, cases, rules, sources) -> list[DailySummary]:
+def _sections(rows, day, zone_name, cases, rules, sources, day_starts) -> list[DailySummary]:
     """One summary per source (one seller account each)."""
     sections = []
     for name in sources:
         own_rows = [row for row in rows if row["record"].source_name == name]
         own_cases = [case for case in cases if case.source_name == name]
-        section = build_summary(own_rows, day, zone_name, own_cases, rules, by_source=False)
+        section = build_summary(own_rows, day, zone_name, own_cases, rules, by_source=False, day_starts=day_starts)
         sections.append(section.model_copy(update={"source": name}))
     return sections
 
@@ -218,11 +226,11 @@ def _count(records: list[TriageRecord], field: str, order: tuple[str, ...]) -> d
     return {name: counts.get(name, 0) for name in order}
 
 
-def summary_for_day(store, day: date, zone_name: str, rules: EscalationSettings = EscalationSettings()) -> DailySummary:
-    """The summary of DAY from what the store holds: records, and the cases they form."""
+def summary_for_day(store, day: date, zone_name: str, rules: EscalationSettings = EscalationSettings(), day_starts: timedelta = timedelta(0)) -> DailySummary:
+    """The summary of DAY (beginning DAY_STARTS after midnight) from what the store holds: records, and the cases they form."""
     rows = summary_rows(store.rows())
     cases = store.cases({row["record"].message_id: row["record"] for row in rows})
-    return build_summary(rows, day, zone_name, cases, rules)
+    return build_summary(rows, day, zone_name, cases, rules, day_starts=day_starts)
 
 
 def summary_rows(stored: list[dict]) -> list[dict]:

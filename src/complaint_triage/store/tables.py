@@ -128,6 +128,33 @@ alerts = Table(
     Column("sent_at", DateTime(timezone=True)),
 )
 
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(40), primary_key=True),
+    Column("password_hash", Text, nullable=False),  # argon2id, encoded with its parameters and salt
+    Column("role", String(10), nullable=False),  # admin | member
+    Column("accounts", JSON),  # the sources (seller accounts) a member may see; null: every account
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("subject", String(200), primary_key=True),  # "user:<name>" or "ip:<address>"
+    Column("failures", Integer, nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+)
+
+case_assignments = Table(
+    "case_assignments",
+    metadata,
+    Column("case_key", String(400), ForeignKey("cases.case_key", ondelete="CASCADE"), primary_key=True),
+    Column("username", String(40), nullable=False),
+    Column("assigned_by", String(40), nullable=False),
+    Column("assigned_at", DateTime(timezone=True), nullable=False),
+)
+
 
 def decode_record(value) -> TriageRecord:
     """A stored record column as a TriageRecord (PostgreSQL hands back a dict, SQLite the JSON text)."""
