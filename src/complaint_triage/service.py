@@ -26,10 +26,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_when_event_set, wait_exponential
 
-from complaint_triage import alerts
+from complaint_triage import alerts, health
 from complaint_triage import report as reports
 from complaint_triage.store.checkpoints import Checkpoints, SourceStatus
-from complaint_triage.errors import TransientSourceError, TriageError
+from complaint_triage.errors import SourceAuthError, SourceInterrupted, TransientSourceError, TriageError
 from complaint_triage.ingest import IngestSummary, ingest
 from complaint_triage.store.leases import Lease, leases_for
 from complaint_triage.records import RawMessage
@@ -133,19 +133,23 @@ class Service:
 
     def _poll_leased(self, source, lease: Lease) -> PollOutcome:
         """One poll while holding the lease, retried on transient failures; the checkpoint is read only now."""
-        outcome = PollOutcome(source.name)
+        outcome, auth_failed = PollOutcome(source.name), False
         try:
             for attempt in self._retrying():
                 with attempt:
                     outcome.summary.merge(self._ingest(source, lease))
+        except SourceInterrupted as exc:  # a shutdown, not a failure: the status stays as it was
+            log.info("%s", exc, extra={"source": source.name})
+            return outcome
         except TriageError as exc:
-            outcome.error = str(exc)
+            outcome.error, auth_failed = str(exc), isinstance(exc, SourceAuthError)
             log.error("%s", exc, extra={"source": source.name})
         except Exception as exc:  # a bug in one source must not stop the service or the other sources
             outcome.error = f"internal error: {type(exc).__name__}: {exc}"
             log.exception("poll of %s failed", source.name, extra={"source": source.name})
-        self.checkpoints.record_poll(source.name, outcome.error, getattr(source, "backlog", 0))
-        if outcome.summary.stored:
+        self.checkpoints.record_poll(source.name, outcome.error, getattr(source, "backlog", 0), auth_failed=auth_failed,
+                                     token_expires_at=getattr(source, "token_expires_at", None))
+        if outcome.summary.stored or outcome.error:  # new cases, or an outage that may be due
             self._wake_alerts()
         return outcome
 
@@ -227,14 +231,16 @@ class Service:
     # -- alerts ----------------------------------------------------------------------------
 
     def send_alerts(self) -> None:
-        """Announce new critical (and, if configured, high) cases; failures are recorded and retried later, never raised."""
+        """Announce new critical (and, if configured, high) cases and sources down or back; failures are recorded and retried later, never raised."""
         try:
             result = alerts.dispatch(self.store.engine, self.settings.alerts)
+            sources = health.dispatch_source_alerts(self.store.engine, self.settings, source_statuses(self.settings, self.store))
         except TriageError as exc:
             log.error("alerts: %s", exc)
             return
-        if result.sent or result.failed:
-            log.info("alerts: %d sent, %d not delivered", len(result.sent), len(result.failed))
+        sent, failed = len(result.sent) + len(sources.sent), len(result.failed) + len(sources.failed)
+        if sent or failed:
+            log.info("alerts: %d sent, %d not delivered", sent, failed)
 
     def _wake_alerts(self) -> None:
         """Run the alerts job now (after a poll committed new records), in its own thread: triage never waits for a channel."""

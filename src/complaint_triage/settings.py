@@ -203,12 +203,13 @@ class AlertSettings(BaseModel):
 
     urgencies: list[Literal["critical", "high"]] = Field(default_factory=lambda: ["critical"])
     max_age: str = "3d"  # older mail (a backfill) is reported, not alerted
+    source_down_after: str = "1h"  # a source failing this long (or refusing its credentials) is announced
     attempts_per_run: int = Field(3, ge=1)
     max_attempts: int = Field(10, ge=1)
     email: EmailAlertSettings | None = None
     webhook: WebhookAlertSettings | None = None
 
-    @field_validator("max_age")
+    @field_validator("max_age", "source_down_after")
     @classmethod
     def _valid_age(cls, value: str) -> str:
         parse_duration(value)

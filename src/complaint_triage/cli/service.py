@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import asdict
 from datetime import datetime
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from complaint_triage import health
 from complaint_triage.cli.common import config_option, freeze_startup_heap, settings_for
 from complaint_triage.service import PollOutcome, Service, install_signal_handlers, source_statuses
 from complaint_triage.store import Store
@@ -34,6 +34,8 @@ def run(once: bool, config: str | None) -> None:
         return
     try:
         outcomes = service.poll_all()
+        if service.settings.alerts.enabled:  # what is due now goes out before the process ends
+            service.send_alerts()
     finally:
         service.close()
     _report_outcomes(outcomes)
@@ -57,21 +59,31 @@ def _when(moment: datetime | None) -> str:
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format.")
 @config_option
 def status(output_format: str, config: str | None) -> None:
-    """Show each source's last poll, last success, last error, messages triaged and backlog."""
+    """Show each source's state, credentials, token expiry, last poll and error; exit 1 when any source is failing."""
     settings = settings_for(config)
     store = Store(settings.store.url)
-    statuses = source_statuses(settings, store)
+    judged = health.assess_all(settings, source_statuses(settings, store))
     store.close()
+    failing = [entry.status.source_name for entry in judged if entry.failing]
     if output_format == "json":
-        for entry in statuses:
-            sys.stdout.write(json.dumps(asdict(entry), default=_when) + "\n")
-        return
+        document = {"ok": not failing, "failing": failing, "sources": [entry.as_json() for entry in judged]}
+        sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+    else:
+        _status_table(judged)
+    if failing:
+        sys.exit(1)
+
+
+def _status_table(judged: list[health.SourceHealth]) -> None:
     table = Table(title="Sources")
-    for column in ("source", "last poll", "last success", "last error", "triaged", "backlog"):
+    for column in ("source", "state", "auth", "token expires", "last poll", "last success", "last error", "triaged", "backlog"):
         table.add_column(column)
-    for entry in statuses:
-        error = f"{_when(entry.last_error_at)}: {entry.last_error}" if entry.last_error else "-"
-        table.add_row(entry.source_name, _when(entry.last_poll_at), _when(entry.last_success_at), error, str(entry.messages_triaged), str(entry.backlog))
+    for entry in judged:
+        s = entry.status
+        error = f"{_when(s.last_error_at)}: {s.last_error}" if s.last_error and entry.failing else "-"
+        expiry = _when(s.token_expires_at) if s.token_expires_at else "-"
+        table.add_row(s.source_name, entry.state, entry.auth, expiry, _when(s.last_poll_at), _when(s.last_success_at), error,
+                      str(s.messages_triaged), str(s.backlog))
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 

@@ -298,7 +298,7 @@ class ImapSource:
                 return self._client
             except (IMAPClientError, OSError):
                 self._drop()
-        self._client = connect(self.settings)
+        self._client = connect(self.settings, self.stop)
         self._selected, self._known_folders = None, set()
         return self._client
 

@@ -45,6 +45,9 @@ class SourceStatus:
     last_error_at: datetime | None = None
     messages_triaged: int = 0
     backlog: int = 0
+    failing_since: datetime | None = None  # None: the last poll worked (or none ran)
+    auth_failed: bool = False
+    token_expires_at: datetime | None = None
 
 
 class Checkpoints:
@@ -82,20 +85,29 @@ class Checkpoints:
         self._ensure_status(connection, source_name)
         connection.execute(update(source_status).where(source_status.c.source_name == source_name).values(messages_triaged=source_status.c.messages_triaged + count))
 
-    def record_poll(self, source_name: str, error: str | None, backlog: int) -> None:
-        """Note the end of a poll: when, whether it worked, and how much is left."""
+    def record_poll(self, source_name: str, error: str | None, backlog: int, auth_failed: bool = False,
+                    token_expires_at: datetime | None = None) -> None:
+        """Note the end of a poll: when, whether it worked (and since when it has not), and how much is left."""
         now = _now()
-        values = {"last_poll_at": now, "backlog": backlog}
-        values.update({"last_error": scrub(error), "last_error_at": now} if error else {"last_success_at": now})
+        values = {"last_poll_at": now, "backlog": backlog, "auth_failed": bool(error) and auth_failed}
+        if error:
+            values.update(last_error=scrub(error), last_error_at=now)
+        else:
+            values.update(last_success_at=now, failing_since=None)
+        if token_expires_at is not None:
+            values["token_expires_at"] = token_expires_at
         with self.engine.begin() as connection:
             self._ensure_status(connection, source_name)
-            connection.execute(update(source_status).where(source_status.c.source_name == source_name).values(**values))
+            key = source_status.c.source_name == source_name
+            if error and connection.execute(select(source_status.c.failing_since).where(key)).scalar() is None:
+                values["failing_since"] = now  # the first failure of a run of them: an outage starts here
+            connection.execute(update(source_status).where(key).values(**values))
 
     def statuses(self) -> dict[str, SourceStatus]:
         """Every source's status, by name."""
         with self.engine.connect() as connection:
             rows = connection.execute(select(source_status)).all()
-        return {row.source_name: SourceStatus(**row._mapping) for row in rows}
+        return {row.source_name: SourceStatus(**{key: _aware(value) for key, value in row._mapping.items()}) for row in rows}
 
     def folders(self, source_name: str) -> dict[str, FolderCheckpoint]:
         """Every folder checkpoint of one source, by folder."""
@@ -107,7 +119,12 @@ class Checkpoints:
     def _ensure_status(connection: Connection, source_name: str) -> None:
         exists = connection.execute(select(source_status.c.source_name).where(source_status.c.source_name == source_name)).first()
         if exists is None:
-            connection.execute(insert(source_status).values(source_name=source_name, messages_triaged=0, backlog=0))
+            connection.execute(insert(source_status).values(source_name=source_name, messages_triaged=0, backlog=0, auth_failed=False))
+
+
+def _aware(value):
+    """SQLite hands timestamps back without their zone; every one the store writes is UTC."""
+    return value.replace(tzinfo=timezone.utc) if isinstance(value, datetime) and value.tzinfo is None else value
 
 
 def _folder_key(source_name: str, folder: str):

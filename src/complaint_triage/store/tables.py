@@ -7,7 +7,7 @@ compares the migrated schema with this module.
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
+    JSON, BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text, false,
 )
 
 metadata = MetaData()
@@ -54,6 +54,9 @@ source_status = Table(
     Column("last_error_at", DateTime(timezone=True)),
     Column("messages_triaged", Integer, nullable=False, default=0),
     Column("backlog", Integer, nullable=False, default=0),
+    Column("failing_since", DateTime(timezone=True)),  # the first failed poll since the last good one
+    Column("auth_failed", Boolean, nullable=False, default=False, server_default=false()),  # the last poll's credentials were refused
+    Column("token_expires_at", DateTime(timezone=True)),  # of the access token, where the source knows it
 )
 
 cases = Table(

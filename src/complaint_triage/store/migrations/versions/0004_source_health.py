@@ -1,0 +1,26 @@
+"""Source health: since when a source has been failing, whether its credentials were refused, when its token expires.
+
+Revision ID: 0004
+Revises: 0003 (temporarily 0002 on this branch, until 0003_users is merged)
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0002"  # TODO at merge: "0003", once 0003_users exists
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("source_status") as batch:
+        batch.add_column(sa.Column("failing_since", sa.DateTime(timezone=True)))
+        batch.add_column(sa.Column("auth_failed", sa.Boolean, nullable=False, server_default=sa.false()))
+        batch.add_column(sa.Column("token_expires_at", sa.DateTime(timezone=True)))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("source_status") as batch:
+        for name in ("token_expires_at", "auth_failed", "failing_since"):
+            batch.drop_column(name)
