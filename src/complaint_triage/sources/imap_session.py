@@ -96,7 +96,7 @@ class _Opening:
         client = error = None
         try:
             client = open_session()
-        except BaseException as exc:  # handed to the waiting thread, which raises it
+        except BaseException as exc:  # noqa: BLE001 (handed to the waiting thread, which raises it)
             error = exc
         with self._lock:
             if self._abandoned and client is not None:
@@ -149,7 +149,7 @@ def connection_errors(settings: SourceSettings) -> Iterator[None]:
         raise TransientSourceError(f"{where}: {address}: connection refused: nothing listens there; check host and port") from exc
     except socket.gaierror as exc:
         raise TransientSourceError(f"{where}: cannot resolve the host name {settings.host!r} ({exc.strerror}): check the name and DNS") from exc
-    except (socket.timeout, TimeoutError) as exc:
+    except TimeoutError as exc:
         raise TransientSourceError(f"{where}: {address}: {_silence(exc, settings)}") from exc
     except ssl.SSLCertVerificationError:
         raise
