@@ -81,15 +81,18 @@ def remedy(source: SourceSettings, health: SourceHealth, settings: Settings) -> 
     if health.state == "stale":
         return ("no poll has reached this source: check that `complaint-triage run` is running and not stuck "
                 "(its log says why); `complaint-triage status` shows every source")
-    if health.auth in ("failed",):
+    if health.auth == "failed":
         return _auth_remedy(source)
     return (f"the error says what to check; the source is tried again every {settings.schedule.poll_every}, "
             f"and `complaint-triage status` shows when it works again")
 
 
 def _auth_remedy(source: SourceSettings) -> str:
-    if source.type in ("graph", "gmail"):
-        return f"re-run `complaint-triage auth {source.name}`, then `complaint-triage run --once`"
+    if source.type == "graph":
+        where = (f"the environment variable {source.client_secret_env}" if source.client_secret_env
+                 else f"the file {source.client_secret_file or source.certificate_file}")
+        return (f"check the app's client secret or certificate in {where} (Entra secrets expire), and that the app "
+                "has the Mail.ReadWrite application permission with admin consent; then `complaint-triage run --once`")
     if source.oauth2_token_command:
         return "run oauth2_token_command by hand and check that it prints a valid access token; then `complaint-triage run --once`"
     where = f"the environment variable {source.password_env}" if source.password_env else f"the file {source.password_file}"

@@ -92,6 +92,10 @@ class OneAtATime:
 
 def build_source(settings: SourceSettings, checkpoints: Checkpoints, stop: threading.Event):
     """The mail source a [[sources]] entry describes."""
+    if settings.type == "graph":
+        from complaint_triage.sources.graph import GraphSource  # httpx and MSAL only for those who read Microsoft 365
+
+        return GraphSource(settings, stop)
     return ImapSource(settings, checkpoints, stop) if settings.type == "imap" else SavedMailSource(settings)
 
 
@@ -168,11 +172,15 @@ class Service:
         )
 
     def _ingest(self, source, lease: Lease) -> IngestSummary:
-        messages = source.fetch_messages()
-        if not isinstance(source, ImapSource):  # saved mail has no checkpoint: skip what is stored
+        cursor_source = getattr(source, "uses_cursor", False)  # an API source: it resumes from the cursor committed last
+        messages = source.fetch_messages(self.checkpoints.cursor(source.name, source.scope)) if cursor_source else source.fetch_messages()
+        if not isinstance(source, ImapSource):  # saved mail has no checkpoint, an API cursor may re-read a page: skip what is stored
             messages = (message for message in messages if not self.store.has_message(header_identity(message.raw)))
-        return ingest(self._until_stopped(messages, lease), self.triager, self.store, settle=source.settle, on_commit=self._committer(source, lease),
-                      durable=getattr(source, "touches_mailbox", False), batch_seconds=self.settings.store.commit_seconds)
+        summary = ingest(self._until_stopped(messages, lease), self.triager, self.store, settle=source.settle, on_commit=self._committer(source, lease),
+                         durable=getattr(source, "touches_mailbox", False), batch_seconds=self.settings.store.commit_seconds)
+        if cursor_source and source.completed_cursor() is not None:  # the round ran to its end and all of it is committed
+            self.checkpoints.save_cursor(source.name, source.scope, source.completed_cursor())
+        return summary
 
     def _until_stopped(self, messages: Iterable[RawMessage], lease: Lease) -> Iterator[RawMessage]:
         """The messages until a stop is asked for or the lease is found lost: ingest then commits what it holds and returns."""
@@ -191,6 +199,8 @@ class Service:
             lease.confirm()  # once a batch: a lost lease ends the poll after this commit
             if progress is not None:
                 progress(connection, messages)
+            if getattr(source, "uses_cursor", False):
+                self.checkpoints.advance_cursor(connection, source.name, source.scope, source.cursor_after(messages))
             self.checkpoints.count_triaged(connection, source.name, len(messages))
 
         return on_commit
@@ -319,7 +329,7 @@ class Service:
     def close(self) -> None:
         """Log out of every server and release the store."""
         for source in self.sources:
-            if isinstance(source, ImapSource):
+            if hasattr(source, "close"):
                 source.close()
         self.leases.close()
         self.store.close()

@@ -57,7 +57,7 @@ class SourceSettings(BaseModel):
     """One place mail comes from."""
 
     name: str
-    type: Literal["directory", "mbox", "maildir", "imap", "eml"]
+    type: Literal["directory", "mbox", "maildir", "imap", "eml", "graph"]
     path: str | None = None
     host: str | None = None
     port: int | None = None
@@ -75,16 +75,27 @@ class SourceSettings(BaseModel):
     timeout_seconds: float = 30.0
     fetch_chunk: int = 200
     watch: bool = False
+    # Microsoft Graph (type = "graph"): app-only access to one user or shared mailbox
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+    certificate_file: str | None = None  # PEM: the private key and the certificate registered with the app
+    mailbox: str | None = None
+    authority_host: str = "https://login.microsoftonline.com"  # another for a national cloud
+    graph_url: str = "https://graph.microsoft.com/v1.0"
 
     @model_validator(mode="before")
     @classmethod
     def _refuse_inline_password(cls, data: Any) -> Any:
-        return refuse_inline_secrets(data, ("password", "token"), "use password_env, password_file or oauth2_token_command")
+        return refuse_inline_secrets(data, ("password", "token", "client_secret"), "use password_env, password_file or oauth2_token_command")
 
     @model_validator(mode="after")
     def _check_shape(self) -> "SourceSettings":
         if self.type == "imap":
             self._check_imap()
+        elif self.type == "graph":
+            self._check_graph()
         elif not self.path:
             raise ValueError(f"source {self.name!r}: type {self.type} needs a path")
         return self
@@ -100,6 +111,17 @@ class SourceSettings(BaseModel):
             raise ValueError(f"source {self.name!r}: imap needs password_env, password_file or oauth2_token_command")
         if self.port is None:
             self.port = 993 if self.security == "ssl" else 143
+
+    def _check_graph(self) -> None:
+        missing = [key for key in ("tenant_id", "client_id", "mailbox") if not getattr(self, key)]
+        if missing:
+            raise ValueError(f"source {self.name!r}: graph needs {', '.join(missing)}")
+        if not (self.client_secret_env or self.client_secret_file or self.certificate_file):
+            raise ValueError(f"source {self.name!r}: graph needs client_secret_env, client_secret_file or certificate_file")
+        if self.after == "move" and not self.move_to:
+            raise ValueError(f"source {self.name!r}: after = \"move\" needs move_to")
+        if self.folder == "INBOX":  # the IMAP default; Graph's well-known name
+            self.folder = "inbox"
 
     @property
     def all_folders(self) -> list[str]:

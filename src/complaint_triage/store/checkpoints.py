@@ -14,7 +14,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from complaint_triage.logs import scrub
-from complaint_triage.store.tables import folder_checkpoints, source_status
+from complaint_triage.store.tables import folder_checkpoints, source_status, sync_cursors
 
 
 def _now() -> datetime:
@@ -80,6 +80,24 @@ class Checkpoints:
         with self.engine.begin() as connection:
             self.advance(connection, source_name, folder, mark)
 
+    def cursor(self, source_name: str, scope: str) -> str | None:
+        """The committed resume point of an API source's SCOPE (None: start from the beginning)."""
+        query = select(sync_cursors.c.cursor).where(_cursor_key(source_name, scope))
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar()
+
+    def advance_cursor(self, connection: Connection, source_name: str, scope: str, cursor: str | None) -> None:
+        """Store SCOPE's resume point inside the caller's transaction (None clears it: the next poll starts over)."""
+        key = _cursor_key(source_name, scope)
+        connection.execute(sync_cursors.delete().where(key))
+        if cursor is not None:
+            connection.execute(insert(sync_cursors).values(source_name=source_name, scope=scope, cursor=cursor, updated_at=_now()))
+
+    def save_cursor(self, source_name: str, scope: str, cursor: str | None) -> None:
+        """Store a resume point in a transaction of its own."""
+        with self.engine.begin() as connection:
+            self.advance_cursor(connection, source_name, scope, cursor)
+
     def count_triaged(self, connection: Connection, source_name: str, count: int) -> None:
         """Add COUNT committed messages to the source's total, inside the caller's transaction."""
         self._ensure_status(connection, source_name)
@@ -125,6 +143,10 @@ class Checkpoints:
 def _aware(value):
     """SQLite hands timestamps back without their zone; every one the store writes is UTC."""
     return value.replace(tzinfo=timezone.utc) if isinstance(value, datetime) and value.tzinfo is None else value
+
+
+def _cursor_key(source_name: str, scope: str):
+    return (sync_cursors.c.source_name == source_name) & (sync_cursors.c.scope == scope)
 
 
 def _folder_key(source_name: str, folder: str):

@@ -44,6 +44,15 @@ folder_checkpoints = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("source_name", String(200), primary_key=True),
+    Column("scope", String(1000), primary_key=True),  # a folder, or what the cursor covers
+    Column("cursor", Text, nullable=False),  # an API's resume point (a Graph delta link): opaque here
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 source_status = Table(
     "source_status",
     metadata,
