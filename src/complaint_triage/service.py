@@ -96,6 +96,10 @@ def build_source(settings: SourceSettings, checkpoints: Checkpoints, stop: threa
         from complaint_triage.sources.graph import GraphSource  # httpx and MSAL only for those who read Microsoft 365
 
         return GraphSource(settings, stop)
+    if settings.type == "gmail":
+        from complaint_triage.sources.gmail import GmailSource
+
+        return GmailSource(settings, stop)
     return ImapSource(settings, checkpoints, stop) if settings.type == "imap" else SavedMailSource(settings)
 
 

@@ -57,7 +57,7 @@ class SourceSettings(BaseModel):
     """One place mail comes from."""
 
     name: str
-    type: Literal["directory", "mbox", "maildir", "imap", "eml", "graph"]
+    type: Literal["directory", "mbox", "maildir", "imap", "eml", "graph", "gmail"]
     path: str | None = None
     host: str | None = None
     port: int | None = None
@@ -84,6 +84,15 @@ class SourceSettings(BaseModel):
     mailbox: str | None = None
     authority_host: str = "https://login.microsoftonline.com"  # another for a national cloud
     graph_url: str = "https://graph.microsoft.com/v1.0"
+    # Gmail API (type = "gmail"): a service account acting as `user`, or an installed app's token
+    credentials_file: str | None = None  # the service account's JSON key (domain-wide delegation)
+    user: str | None = None  # the mailbox; "me" for the token_file's own account
+    client_secrets_file: str | None = None  # the installed app's client, for the consent flow
+    token_file: str | None = None  # the authorised-user token the consent flow wrote (refresh token, mode 0600)
+    query: str = "in:inbox"  # what the first poll lists
+    label: str = "INBOX"  # whose additions later polls read from the history
+    gmail_url: str = "https://gmail.googleapis.com/gmail/v1"
+    token_uri: str = "https://oauth2.googleapis.com/token"  # where token_file's refresh token is spent
 
     @model_validator(mode="before")
     @classmethod
@@ -96,6 +105,8 @@ class SourceSettings(BaseModel):
             self._check_imap()
         elif self.type == "graph":
             self._check_graph()
+        elif self.type == "gmail":
+            self._check_gmail()
         elif not self.path:
             raise ValueError(f"source {self.name!r}: type {self.type} needs a path")
         return self
@@ -122,6 +133,14 @@ class SourceSettings(BaseModel):
             raise ValueError(f"source {self.name!r}: after = \"move\" needs move_to")
         if self.folder == "INBOX":  # the IMAP default; Graph's well-known name
             self.folder = "inbox"
+
+    def _check_gmail(self) -> None:
+        if not self.user:
+            raise ValueError(f"source {self.name!r}: gmail needs user (the mailbox, or \"me\" with token_file)")
+        if not (self.credentials_file or self.token_file):
+            raise ValueError(f"source {self.name!r}: gmail needs credentials_file (a service account) or token_file")
+        if self.after == "move" and not self.move_to:
+            raise ValueError(f"source {self.name!r}: after = \"move\" needs move_to")
 
     @property
     def all_folders(self) -> list[str]:

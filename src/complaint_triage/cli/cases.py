@@ -104,8 +104,12 @@ def alerts_command(send: bool, output_format: str, config: str | None) -> None:
     store = Store(settings.store.url)
     names = [channel.name for channel in alerts.channels_for(settings.alerts)]
     if send:
+        from complaint_triage import health
+        from complaint_triage.service import source_statuses
+
         result = alerts.dispatch(store.engine, settings.alerts)
-        click.echo(f"{len(result.sent)} sent, {len(result.failed)} not delivered", err=True)
+        sources = health.dispatch_source_alerts(store.engine, settings, source_statuses(settings, store))
+        click.echo(f"{len(result.sent) + len(sources.sent)} sent, {len(result.failed) + len(sources.failed)} not delivered", err=True)
     waiting = alerts.pending(store.engine, settings.alerts, names)
     entries = alerts.alert_log(store.engine)
     store.close()
