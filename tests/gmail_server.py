@@ -58,6 +58,8 @@ class GmailState:
         self.rotate_refresh_token = False
         self.public_key = None  # the service account's, to check its JWTs
         self.faults: list[Fault] = []
+        self.token_value: str | None = None  # issue this access token (an IMAP server's test password)
+        self.scopes: list[str] = []
         self.requests: list[tuple[str, str]] = []
 
     def deliver(self, raws: list[bytes]) -> list[str]:
@@ -93,7 +95,7 @@ class GmailState:
     def issue(self) -> str:
         with self.lock:
             self.tokens_issued += 1
-            token = f"ya29.test-{self.tokens_issued}-{uuid.uuid4().hex[:6]}"
+            token = self.token_value or f"ya29.test-{self.tokens_issued}-{uuid.uuid4().hex[:6]}"
             self.tokens.add(token)
             return token
 
@@ -147,6 +149,7 @@ class GmailHandler(BaseHTTPRequestHandler):
                 return self._json(401, {"error": "invalid_client", "error_description": "The OAuth client was not found."})
             if form.get("refresh_token") not in state.refresh_tokens:
                 return self._json(400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
+            state.scopes.append(form.get("scope", ""))
             answer = {"access_token": state.issue(), "expires_in": 3599, "token_type": "Bearer", "scope": form.get("scope", "")}
             if state.rotate_refresh_token:
                 rotated = f"1//refresh-token-{uuid.uuid4().hex[:8]}"

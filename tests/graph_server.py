@@ -66,6 +66,8 @@ class GraphState:
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
         self.secret = CLIENT_SECRET
+        self.token_value: str | None = None  # issue this access token (an IMAP server's test password) instead of a fresh one
+        self.scopes: list[str] = []  # the scope of every token request
 
     def deliver(self, raws: list[bytes], folder: str = "inbox") -> list[str]:
         """Put messages in a folder; their Graph ids."""
@@ -150,7 +152,8 @@ class GraphHandler(BaseHTTPRequestHandler):
                 return self._json(401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.\r\nTrace ID: x"})
             with self.state.lock:
                 self.state.tokens_issued += 1
-                token = f"graph-token-{self.state.tokens_issued}-{uuid.uuid4().hex[:6]}"
+                self.state.scopes.append(form.get("scope", ""))
+                token = self.state.token_value or f"graph-token-{self.state.tokens_issued}-{uuid.uuid4().hex[:6]}"
                 self.state.tokens.add(token)
             return self._json(200, {"token_type": "Bearer", "expires_in": self.state.token_lifetime, "access_token": token})
         self._json(404, {"error": "not_found"})

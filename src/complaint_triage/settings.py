@@ -67,6 +67,8 @@ class SourceSettings(BaseModel):
     password_env: str | None = None
     password_file: str | None = None
     oauth2_token_command: str | None = None
+    oauth2_provider: Literal["microsoft", "google"] | None = None  # XOAUTH2 built in (IMAP): see sources/oauth.py
+    oauth2_scope: str | None = None  # default: Exchange Online's IMAP, or https://mail.google.com/
     folder: str = "INBOX"
     folders: list[str] = Field(default_factory=list)
     after: Literal["keep", "seen", "move"] = "keep"
@@ -118,8 +120,13 @@ class SourceSettings(BaseModel):
             raise ValueError(f"source {self.name!r}: security = \"none\" is allowed only for a loopback host")
         if self.after == "move" and not self.move_to:
             raise ValueError(f"source {self.name!r}: after = \"move\" needs move_to")
-        if not (self.password_env or self.password_file or self.oauth2_token_command):
-            raise ValueError(f"source {self.name!r}: imap needs password_env, password_file or oauth2_token_command")
+        if not (self.password_env or self.password_file or self.oauth2_token_command or self.oauth2_provider):
+            raise ValueError(f"source {self.name!r}: imap needs password_env, password_file, oauth2_token_command or oauth2_provider")
+        if self.oauth2_provider == "microsoft" and not (self.tenant_id and self.client_id and (
+                self.client_secret_env or self.client_secret_file or self.certificate_file)):
+            raise ValueError(f"source {self.name!r}: oauth2_provider = \"microsoft\" needs tenant_id, client_id and a client secret or certificate")
+        if self.oauth2_provider == "google" and not (self.token_file or self.credentials_file):
+            raise ValueError(f"source {self.name!r}: oauth2_provider = \"google\" needs token_file or credentials_file")
         if self.port is None:
             self.port = 993 if self.security == "ssl" else 143
 

@@ -255,26 +255,7 @@ class GmailSource:
 
     def _refresh(self) -> None:
         """A new access token from the token endpoint; a rotated refresh token is saved at once."""
-        import google.auth.exceptions
-        import google.auth.transport.requests
-        import requests
-
-        credentials = self._google_credentials()
-        before = getattr(credentials, "refresh_token", None)
-        session = requests.Session()
-        # verify on each request: requests lets REQUESTS_CA_BUNDLE override a session-wide setting, and so the ca_file
-        session.request = functools.partial(session.request, verify=self.settings.ca_file or True)
-        try:
-            credentials.refresh(google.auth.transport.requests.Request(session))
-        except google.auth.exceptions.RefreshError as exc:
-            raise SourceAuthError(f"{self.where}: the token endpoint refused: {scrub(_first_line(exc))}") from exc
-        except (google.auth.exceptions.TransportError, requests.exceptions.RequestException) as exc:
-            host = urlsplit(getattr(credentials, "token_uri", "") or "").netloc
-            raise TransientSourceError(f"{self.where}: cannot reach the token endpoint {host}: {type(exc).__name__}") from exc
-        register_secret(credentials.token)
-        self.token_expires_at = credentials.expiry.replace(tzinfo=UTC) if credentials.expiry else None
-        if self.settings.token_file and getattr(credentials, "refresh_token", None) != before:
-            save_token_file(self.settings.token_file, credentials.to_json(strip=["token", "expiry"]))
+        self.token_expires_at = refresh_credentials(self._google_credentials(), self.settings, self.where)
 
     def _google_credentials(self):
         if self._credentials is None:
@@ -286,14 +267,39 @@ class GmailSource:
         self._http.close()
 
 
-def load_credentials(settings: SourceSettings, where: str):
+def refresh_credentials(credentials, settings: SourceSettings, where: str) -> datetime | None:
+    """Get a new access token (remembered as a secret); save a rotated refresh token to token_file; the token's expiry."""
+    import google.auth.exceptions
+    import google.auth.transport.requests
+    import requests
+
+    before = getattr(credentials, "refresh_token", None)
+    session = requests.Session()
+    # verify on each request: requests lets REQUESTS_CA_BUNDLE override a session-wide setting, and so the ca_file
+    session.request = functools.partial(session.request, verify=settings.ca_file or True)
+    try:
+        credentials.refresh(google.auth.transport.requests.Request(session))
+    except google.auth.exceptions.RefreshError as exc:
+        raise SourceAuthError(f"{where}: the token endpoint refused: {scrub(_first_line(exc))}") from exc
+    except (google.auth.exceptions.TransportError, requests.exceptions.RequestException) as exc:
+        host = urlsplit(getattr(credentials, "token_uri", "") or "").netloc
+        raise TransientSourceError(f"{where}: cannot reach the token endpoint {host}: {type(exc).__name__}") from exc
+    register_secret(credentials.token)
+    if settings.token_file and not settings.credentials_file and getattr(credentials, "refresh_token", None) != before:
+        register_secret(credentials.refresh_token)
+        save_token_file(settings.token_file, credentials.to_json(strip=["token", "expiry"]))
+    return credentials.expiry.replace(tzinfo=UTC) if credentials.expiry else None
+
+
+def load_credentials(settings: SourceSettings, where: str, scopes: list[str] | None = None):
     """The service account (acting as the user) or the installed app's authorised-user token."""
-    scopes = [READONLY_SCOPE if settings.after == "keep" else MODIFY_SCOPE]
+    scopes = scopes or [READONLY_SCOPE if settings.after == "keep" else MODIFY_SCOPE]
     try:
         if settings.credentials_file:
             from google.oauth2 import service_account
 
-            return service_account.Credentials.from_service_account_file(settings.credentials_file, scopes=scopes, subject=settings.user)
+            subject = settings.user or settings.username  # the Gmail mailbox, or the IMAP login
+            return service_account.Credentials.from_service_account_file(settings.credentials_file, scopes=scopes, subject=subject)
         from google.oauth2.credentials import Credentials
 
         info = json.loads(Path(settings.token_file).read_text(encoding="utf-8"))

@@ -27,6 +27,7 @@ from complaint_triage.store.checkpoints import Checkpoints, FolderCheckpoint
 from complaint_triage.errors import SourceError, TransientSourceError
 from complaint_triage.records import RawMessage
 from complaint_triage.settings import SourceSettings
+from complaint_triage.sources.oauth import token_provider
 from complaint_triage.sources.imap_session import FetchAhead, close_quietly, connect, describe, imap_errors
 
 log = logging.getLogger("complaint_triage.imap")
@@ -89,6 +90,12 @@ class ImapSource:
         self._known_folders: set[str] = set()
         self._urls: dict[tuple[str, int], str] = {}
         self._ahead = FetchAhead()
+        self._token = token_provider(settings, self.where)  # XOAUTH2 built in, when the settings ask for it
+
+    @property
+    def token_expires_at(self):
+        """When the built-in provider's access token expires (None without one, or before the first)."""
+        return getattr(self._token, "token_expires_at", None)
 
     @property
     def watches(self) -> bool:
@@ -298,7 +305,7 @@ class ImapSource:
                 return self._client
             except (IMAPClientError, OSError):
                 self._drop()
-        self._client = connect(self.settings, self.stop)
+        self._client = connect(self.settings, self.stop, self._token)
         self._selected, self._known_folders = None, set()
         return self._client
 

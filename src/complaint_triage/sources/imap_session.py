@@ -67,18 +67,23 @@ def fetch_oauth2_token(settings: SourceSettings) -> str:
     return token
 
 
-def read_credential(settings: SourceSettings) -> str:
-    """The password or a fresh OAuth2 token, read before connecting: a missing one is its own error, not a network one."""
+def read_credential(settings: SourceSettings, token=None) -> str:
+    """The password or an OAuth2 token (from TOKEN, the built-in provider, or the command), read before connecting.
+
+    Read first, so that a missing one is its own error, not a network one.
+    """
+    if token is not None:
+        return token()
     return fetch_oauth2_token(settings) if settings.oauth2_token_command else read_password(settings)
 
 
-def connect(settings: SourceSettings, stop: threading.Event | None = None) -> IMAPClient:
+def connect(settings: SourceSettings, stop: threading.Event | None = None, token=None) -> IMAPClient:
     """A logged-in session over TLS (ssl or starttls; plain only on loopback, as the settings allow).
 
     With STOP, the connection is opened in a helper thread while this one waits for it or for the
     stop, so that a shutdown is not held up for the whole timeout by a server that never answers.
     """
-    credential = read_credential(settings)
+    credential = read_credential(settings, token)
     if stop is None:
         return _open_session(settings, credential)
     return _Opening(lambda: _open_session(settings, credential)).wait(stop, describe(settings))
@@ -200,7 +205,7 @@ def close_quietly(client: IMAPClient) -> None:
 
 
 def _login(client: IMAPClient, settings: SourceSettings, credential: str) -> None:
-    if settings.oauth2_token_command:
+    if settings.oauth2_token_command or settings.oauth2_provider:
         client.oauth2_login(settings.username, credential)
     else:
         client.login(settings.username, credential)
