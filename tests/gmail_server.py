@@ -59,6 +59,7 @@ class GmailState:
         self.public_key = None  # the service account's, to check its JWTs
         self.faults: list[Fault] = []
         self.token_value: str | None = None  # issue this access token (an IMAP server's test password)
+        self.codes: dict[str, str] = {}  # authorisation codes handed out by the consent page
         self.scopes: list[str] = []
         self.requests: list[tuple[str, str]] = []
 
@@ -125,6 +126,8 @@ class GmailHandler(BaseHTTPRequestHandler):
             return self._json(fault.status, fault.body or {"error": {"code": fault.status, "message": "injected"}}, fault.headers)
         parts = urlsplit(self.path)
         path, query = unquote(parts.path), {key: values[0] for key, values in parse_qs(parts.query).items()}
+        if path == "/auth":  # the consent page: the user says yes at once, and the browser goes back to the redirect URI
+            return self._consent(query)
         if path == "/token":
             return self._token({key: values[0] for key, values in parse_qs(body.decode()).items()})
         if self.headers.get("Authorization", "").removeprefix("Bearer ") not in self.state.tokens:
@@ -134,8 +137,24 @@ class GmailHandler(BaseHTTPRequestHandler):
             return self._json(404, {"error": {"code": 404, "message": "no such user"}})
         self._api(method, path[len(prefix):].split("/"), query, json.loads(body) if body else {})
 
+    def _consent(self, query: dict) -> None:
+        code = f"4/code-{uuid.uuid4().hex[:8]}"
+        with self.state.lock:
+            self.state.codes[code] = query.get("code_challenge", "")
+        self.send_response(302)
+        self.send_header("Location", f"{query['redirect_uri']}?state={query['state']}&code={code}&scope={query.get('scope', '')}")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _token(self, form: dict) -> None:
         state = self.state
+        if form.get("grant_type") == "authorization_code":
+            if form.get("code") not in state.codes or not form.get("code_verifier"):
+                return self._json(400, {"error": "invalid_grant", "error_description": "Malformed auth code."})
+            refresh = f"1//refresh-from-consent-{uuid.uuid4().hex[:6]}"
+            state.refresh_tokens.add(refresh)
+            return self._json(200, {"access_token": state.issue(), "expires_in": 3599, "token_type": "Bearer", "refresh_token": refresh,
+                                    "scope": form.get("scope", "https://www.googleapis.com/auth/gmail.readonly")})
         if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             try:
                 claims = jwt.decode(form["assertion"], state.public_key, algorithms=["RS256"], audience=GOOGLE_TOKEN_AUDIENCE)
@@ -267,6 +286,13 @@ class GmailServer:
         path.write_text(json.dumps({"type": "authorized_user", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                                     "refresh_token": REFRESH_TOKEN, "token_uri": f"{self.url}/token"}))
         path.chmod(0o600)
+        return path
+
+    def client_secrets_file(self) -> Path:
+        """The installed app's client file, as the Google Cloud console downloads it."""
+        path = self.directory / "client_secret.json"
+        path.write_text(json.dumps({"installed": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "auth_uri": f"{self.url}/auth",
+                                                  "token_uri": f"{self.url}/token", "redirect_uris": ["http://localhost"]}}))
         return path
 
     def source(self, **overrides) -> dict:

@@ -92,19 +92,19 @@ def _auth_remedy(source: SourceSettings) -> str:
         where = (f"the environment variable {source.client_secret_env}" if source.client_secret_env
                  else f"the file {source.client_secret_file or source.certificate_file}")
         return (f"check the app's client secret or certificate in {where} (Entra secrets expire), and that the app "
-                "has the Mail.ReadWrite application permission with admin consent; then `complaint-triage run --once`")
+                f"has the Mail.ReadWrite application permission with admin consent; `complaint-triage auth {source.name}` tries it")
     if source.type == "gmail":
         if source.credentials_file:
             return (f"check the service account key in {source.credentials_file} and its domain-wide delegation "
                     "(the gmail.modify scope) in the Workspace admin console; then `complaint-triage run --once`")
         return (f"the refresh token in {source.token_file} was refused (revoked, or expired after 7 days for an app in "
-                "testing): run the consent flow again to write a new token_file; then `complaint-triage run --once`")
+                f"testing): run the consent flow again, `complaint-triage auth {source.name}`; then `complaint-triage run --once`")
     if source.oauth2_provider == "microsoft":
         return ("check the app's client secret or certificate (Entra secrets expire), its IMAP.AccessAsApp permission "
                 "and the mailbox permission of its service principal in Exchange; then `complaint-triage run --once`")
     if source.oauth2_provider == "google":
-        return (f"the Google token was refused: write a new token_file {source.token_file or ''} with the consent flow "
-                "(or check the service account's delegation of https://mail.google.com/); then `complaint-triage run --once`")
+        return (f"the Google token was refused: re-run `complaint-triage auth {source.name}` (the consent flow writes a new "
+                "token_file), or check the service account's delegation of https://mail.google.com/; then `complaint-triage run --once`")
     if source.oauth2_token_command:
         return "run oauth2_token_command by hand and check that it prints a valid access token; then `complaint-triage run --once`"
     where = f"the environment variable {source.password_env}" if source.password_env else f"the file {source.password_file}"

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from complaint_triage import health
-from complaint_triage.cli.common import config_option, freeze_startup_heap, settings_for
+from complaint_triage.cli.common import UsageProblem, config_option, freeze_startup_heap, settings_for
 from complaint_triage.service import PollOutcome, Service, install_signal_handlers, source_statuses
 from complaint_triage.store import Store
 
@@ -87,7 +87,27 @@ def _status_table(judged: list[health.SourceHealth]) -> None:
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
+@click.command()
+@click.argument("source_name", metavar="SOURCE")
+@config_option
+def auth(source_name: str, config: str | None) -> None:
+    """Get SOURCE's OAuth2 token now: Google's consent flow for a token_file (a local redirect), else a token by the app's credentials."""
+    from complaint_triage.errors import TriageError
+    from complaint_triage.sources.oauth import authorize
+
+    settings = settings_for(config)
+    source = next((entry for entry in settings.sources if entry.name == source_name), None)
+    if source is None:
+        raise UsageProblem(f"no source named {source_name!r} in the config (sources: {', '.join(s.name for s in settings.sources) or 'none'})")
+    try:
+        click.echo(authorize(source), err=True)
+    except TriageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 def register(group: click.Group) -> None:
-    """Add `run` and `status` to the command group."""
+    """Add `run`, `status` and `auth` to the command group."""
     group.add_command(run)
     group.add_command(status)
+    group.add_command(auth)

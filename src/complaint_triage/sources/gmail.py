@@ -17,7 +17,6 @@ too old for the API (404) starts a fresh listing, in which the store skips what 
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import logging
 import os
@@ -34,7 +33,7 @@ from complaint_triage.errors import SourceAuthError, SourceError, SourceInterrup
 from complaint_triage.logs import register_secret, scrub
 from complaint_triage.records import RawMessage
 from complaint_triage.settings import SourceSettings
-from complaint_triage.sources.graph import MAX_WAIT, _retry_after, _tls_context, _transport_error
+from complaint_triage.sources.graph import MAX_WAIT, _retry_after, _tls_context, _transport_error, pin_verify
 
 log = logging.getLogger("complaint_triage.gmail")
 
@@ -274,9 +273,7 @@ def refresh_credentials(credentials, settings: SourceSettings, where: str) -> da
     import requests
 
     before = getattr(credentials, "refresh_token", None)
-    session = requests.Session()
-    # verify on each request: requests lets REQUESTS_CA_BUNDLE override a session-wide setting, and so the ca_file
-    session.request = functools.partial(session.request, verify=settings.ca_file or True)
+    session = pin_verify(requests.Session(), settings.ca_file)
     try:
         credentials.refresh(google.auth.transport.requests.Request(session))
     except google.auth.exceptions.RefreshError as exc:

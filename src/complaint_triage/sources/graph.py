@@ -12,7 +12,6 @@ the store skips the mail it has.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import socket
@@ -261,9 +260,7 @@ def _confidential_client(settings: SourceSettings, where: str):
     import msal
     import requests
 
-    session = requests.Session()
-    # verify on each request: requests lets REQUESTS_CA_BUNDLE override a session-wide setting, and so the ca_file
-    session.request = functools.partial(session.request, verify=settings.ca_file or True, timeout=settings.timeout_seconds)
+    session = pin_verify(requests.Session(), settings.ca_file, settings.timeout_seconds)
     try:
         return msal.ConfidentialClientApplication(
             settings.client_id, authority=f"{settings.authority_host.rstrip('/')}/{settings.tenant_id}",
@@ -274,6 +271,24 @@ def _confidential_client(settings: SourceSettings, where: str):
         raise TransientSourceError(f"{where}: cannot reach {urlsplit(settings.authority_host).netloc}: {type(exc).__name__}") from exc
     except ValueError as exc:
         raise SourceAuthError(f"{where}: the tenant {settings.tenant_id!r} is not known to {settings.authority_host}: check tenant_id") from exc
+
+
+def pin_verify(session, ca_file: str | None, timeout: float | None = None):
+    """SESSION with certificates verified against CA_FILE (or the system's) on every request, whatever the caller passes.
+
+    requests lets REQUESTS_CA_BUNDLE override a session-wide `verify` (and the OAuth libraries pass
+    `verify=None` themselves), which would drop a private CA; so it is set per request.
+    """
+    send = session.request
+
+    def request(method, url, **options):
+        options["verify"] = ca_file or True
+        if timeout is not None and options.get("timeout") is None:
+            options["timeout"] = timeout
+        return send(method, url, **options)
+
+    session.request = request
+    return session
 
 
 def _client_credential(settings: SourceSettings, where: str):

@@ -71,3 +71,62 @@ def token_provider(settings: SourceSettings, where: str):
     """The built-in token provider the source asks for, or None."""
     providers = {"microsoft": MicrosoftToken, "google": GoogleToken}
     return providers[settings.oauth2_provider](settings, where) if settings.oauth2_provider else None
+
+
+def authorize(settings: SourceSettings) -> str:
+    """Make sure the source can get a token: the installed-app consent flow for a Google token_file, else a token now.
+
+    Returns one line for the user: where the token was saved, or until when the one obtained is good.
+    Nothing secret is printed or logged.
+    """
+    where = f"source {settings.name!r}"
+    google = settings.type == "gmail" or settings.oauth2_provider == "google"
+    if google and settings.token_file and not settings.credentials_file:
+        return _installed_app_flow(settings, where)
+    if settings.type == "graph" or settings.oauth2_provider == "microsoft":
+        provider = MicrosoftToken(settings, where)
+        if settings.type == "graph":
+            from complaint_triage.sources.graph import _scope
+
+            settings = settings.model_copy(update={"oauth2_scope": _scope(settings.graph_url)})
+            provider.settings = settings
+    elif google:
+        provider = GoogleToken(settings, where)
+        if settings.type == "gmail":
+            from complaint_triage.sources.gmail import MODIFY_SCOPE, READONLY_SCOPE
+
+            provider.settings = settings.model_copy(update={"oauth2_scope": READONLY_SCOPE if settings.after == "keep" else MODIFY_SCOPE})
+    else:
+        raise SourceAuthError(f"{where}: type {settings.type} has no OAuth2 token to obtain")
+    provider()
+    return f"{settings.name}: a token was obtained; it is good until {provider.token_expires_at:%Y-%m-%d %H:%M UTC}"
+
+
+def _installed_app_flow(settings: SourceSettings, where: str) -> str:
+    """Google's installed-app flow with a local redirect: the user opens the URL, consents, and the refresh token is saved."""
+    from google_auth_oauthlib.flow import InstalledAppFlow
+
+    from complaint_triage.sources.gmail import MODIFY_SCOPE, READONLY_SCOPE, save_token_file
+    from complaint_triage.sources.graph import pin_verify
+
+    if not settings.client_secrets_file:
+        raise SourceAuthError(f"{where}: the consent flow needs client_secrets_file (the installed app's client, from the Google Cloud console)")
+    if settings.type == "gmail":
+        scopes = [READONLY_SCOPE if settings.after == "keep" else MODIFY_SCOPE]
+    else:
+        scopes = [settings.oauth2_scope or GOOGLE_MAIL_SCOPE]
+    try:
+        flow = InstalledAppFlow.from_client_secrets_file(settings.client_secrets_file, scopes=scopes)
+    except (OSError, ValueError) as exc:
+        raise SourceAuthError(f"{where}: cannot read client_secrets_file {settings.client_secrets_file}: {exc}") from exc
+    pin_verify(flow.oauth2session, settings.ca_file)
+    message = "Open this address in a browser, sign in to the mailbox and allow access:\n{url}"
+    credentials = flow.run_local_server(host="127.0.0.1", port=0, open_browser=False, authorization_prompt_message=message,
+                                        success_message="complaint-triage has its token: you can close this window.",
+                                        timeout_seconds=int(settings.timeout_seconds * 10), access_type="offline", prompt="consent")
+    if not credentials.refresh_token:
+        raise SourceAuthError(f"{where}: Google returned no refresh token: remove the app's access in the account and run this again")
+    register_secret(credentials.token or "")
+    register_secret(credentials.refresh_token)
+    save_token_file(settings.token_file, credentials.to_json(strip=["token", "expiry"]))
+    return f"{settings.name}: the refresh token was saved to {settings.token_file} (mode 0600)"
