@@ -7,7 +7,7 @@ import email.policy
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from complaint_triage.delivery import deliver_summary
+from complaint_triage.report.delivery import deliver_summary
 from complaint_triage.ingest import ingest
 from complaint_triage.records import RawMessage
 from complaint_triage.report import summary_for_day

@@ -67,7 +67,11 @@ def test_run_once_polls_every_source_logs_json_and_status_shows_it(mailbox, tmp_
     assert any(entry["message"].startswith("inbox: 20 triaged, 0 failed; ok") for entry in lines)
     assert PASSWORD not in done.stderr
     status = subprocess.run([*CLI, "status", "--format", "json", "--config", str(config)], capture_output=True, text=True, timeout=60)
-    entry = json.loads(status.stdout)
+    assert status.returncode == 0, status.stdout
+    document = json.loads(status.stdout)  # one JSON document: the verdict and every source
+    assert (document["ok"], document["failing"], len(document["sources"])) == (True, [], 1)
+    entry = document["sources"][0]
+    assert (entry["state"], entry["auth"]) == ("ok", "ok")
     assert (entry["source_name"], entry["messages_triaged"], entry["backlog"], entry["last_error"]) == ("inbox", 20, 0, None)
     assert entry["last_success_at"] and entry["last_poll_at"]
 

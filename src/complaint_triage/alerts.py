@@ -211,10 +211,14 @@ def dispatch(store: Store, settings: AlertSettings, channels: list[Channel] | No
                 continue
             error = _deliver(channel, alert, settings.attempts_per_run)
             attempts = (previous["attempts"] if previous is not None else 0) + 1
-            state = "sent" if error is None else ("gave_up" if attempts >= settings.max_attempts else "failed")
-            store.alert_log.record_outcome(alert.case_keys, channel.name, state, attempts, error)
+            store.alert_log.record_outcome(alert.case_keys, channel.name, outcome_state(error, attempts, settings.max_attempts), attempts, error)
             (report.failed if error else report.sent).append(f"{channel.name}:{case.key}")
     return report
+
+
+def outcome_state(error: str | None, attempts: int, max_attempts: int) -> str:
+    """What a delivery attempt leaves in the alert log: sent, failed (to be tried again) or gave_up."""
+    return "sent" if error is None else ("gave_up" if attempts >= max_attempts else "failed")
 
 
 def _deliver(channel: Channel, alert: Alert, attempts: int) -> str | None:

@@ -17,6 +17,10 @@ class SourceAuthError(SourceError):
     """The mail server refused the credentials: retrying will not help."""
 
 
+class SourceInterrupted(SourceError):
+    """A stop was asked for while the source waited on its server: not a failure of the source."""
+
+
 class TransientSourceError(SourceError):
     """A passing failure (timeout, dropped connection): retry later."""
 

@@ -189,6 +189,9 @@ class SourceStatus:
     last_error_at: datetime | None = None
     messages_triaged: int = 0
     backlog: int = 0
+    failing_since: datetime | None = None  # None: the last poll worked (or none ran)
+    auth_failed: bool = False
+    token_expires_at: datetime | None = None
 
 
 # The JSON Schema of the record, shipped as record.schema.json beside this module.

@@ -26,10 +26,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_when_event_set, wait_exponential
 
-from complaint_triage import alerts
+from complaint_triage import alerts, health
 from complaint_triage import report as reports
 from complaint_triage.records import SourceStatus
-from complaint_triage.errors import TransientSourceError, TriageError
+from complaint_triage.errors import SourceAuthError, SourceInterrupted, TransientSourceError, TriageError
 from complaint_triage.ingest import IngestSummary, ingest
 from complaint_triage.store.leases import Lease
 from complaint_triage.records import RawMessage
@@ -38,7 +38,7 @@ from complaint_triage.pipeline.triage import default_triager
 from complaint_triage.resources import model_location
 from complaint_triage.settings import Settings, SourceSettings, parse_duration
 from complaint_triage.sources import sources_for_path
-from complaint_triage.sources.base import CheckpointLedger
+from complaint_triage.sources.base import CheckpointLedger, MailSource
 from complaint_triage.sources.imap import ImapSource
 from complaint_triage.store import Store
 
@@ -66,7 +66,7 @@ class PollOutcome:
     skipped: bool = False  # another worker held the source's lease
 
 
-class SavedMailSource:
+class SavedMailSource(MailSource):
     """A directory, mbox or Maildir from the config, opened afresh on every poll."""
 
     def __init__(self, settings: SourceSettings):
@@ -76,8 +76,6 @@ class SavedMailSource:
         """Yield the messages found at the path now, read as the declared type."""
         return sources_for_path(self.path, self.name, self.type).fetch_messages()
 
-    def settle(self, messages: list[RawMessage]) -> None:
-        """Saved mail is never changed."""
 
 
 class OneAtATime:
@@ -92,8 +90,16 @@ class OneAtATime:
             return self.triager.triage_bytes(raw, source=source, source_name=source_name)
 
 
-def build_source(settings: SourceSettings, checkpoints: CheckpointLedger, stop: threading.Event):
+def build_source(settings: SourceSettings, checkpoints: CheckpointLedger, stop: threading.Event) -> MailSource:
     """The mail source a [[sources]] entry describes."""
+    if settings.type == "graph":
+        from complaint_triage.sources.graph import GraphSource  # httpx and MSAL only for those who read Microsoft 365
+
+        return GraphSource(settings, stop)
+    if settings.type == "gmail":
+        from complaint_triage.sources.gmail import GmailSource
+
+        return GmailSource(settings, stop)
     return ImapSource(settings, checkpoints, stop) if settings.type == "imap" else SavedMailSource(settings)
 
 
@@ -136,19 +142,22 @@ class Service:
 
     def _poll_leased(self, source, lease: Lease) -> PollOutcome:
         """One poll while holding the lease, retried on transient failures; the checkpoint is read only now."""
-        outcome = PollOutcome(source.name)
+        outcome, auth_failed = PollOutcome(source.name), False
         try:
             for attempt in self._retrying():
                 with attempt:
                     outcome.summary.merge(self._ingest(source, lease))
+        except SourceInterrupted as exc:  # a shutdown, not a failure: the status stays as it was
+            log.info("%s", exc, extra={"source": source.name})
+            return outcome
         except TriageError as exc:
-            outcome.error = str(exc)
+            outcome.error, auth_failed = str(exc), isinstance(exc, SourceAuthError)
             log.error("%s", exc, extra={"source": source.name})
         except Exception as exc:  # a bug in one source must not stop the service or the other sources
             outcome.error = f"internal error: {type(exc).__name__}: {exc}"
             log.exception("poll of %s failed", source.name, extra={"source": source.name})
-        self.checkpoints.record_poll(source.name, outcome.error, getattr(source, "backlog", 0))
-        if outcome.summary.stored:
+        self.checkpoints.record_poll(source.name, outcome.error, source.backlog, auth_failed=auth_failed, token_expires_at=source.token_expires_at)
+        if outcome.summary.stored or outcome.error:  # new cases, or an outage that may be due
             self._wake_alerts()
         return outcome
 
@@ -167,11 +176,15 @@ class Service:
         )
 
     def _ingest(self, source, lease: Lease) -> IngestSummary:
-        messages = source.fetch_messages()
-        if not isinstance(source, ImapSource):  # saved mail has no checkpoint: skip what is stored
+        # An API source resumes from the cursor committed last; other sources know their place or are read whole.
+        messages = source.fetch_messages(self.checkpoints.cursor(source.name, source.scope)) if source.uses_cursor else source.fetch_messages()
+        if not source.keeps_place:  # saved mail has no checkpoint, an API cursor may re-read a page: skip what is stored
             messages = (message for message in messages if not self.store.holds(header_identity(message.raw), message.raw))
-        return ingest(self._until_stopped(messages, lease), self.triager, self.store, settle=source.settle, on_commit=self._committer(source, lease),
-                      durable=getattr(source, "touches_mailbox", False), batch_seconds=self.settings.store.commit_seconds)
+        summary = ingest(self._until_stopped(messages, lease), self.triager, self.store, settle=source.settle, on_commit=self._committer(source, lease),
+                         durable=source.touches_mailbox, batch_seconds=self.settings.store.commit_seconds)
+        if source.uses_cursor and source.completed_cursor() is not None:  # the round ran to its end and all of it is committed
+            self.checkpoints.save_cursor(source.name, source.scope, source.completed_cursor())
+        return summary
 
     def _until_stopped(self, messages: Iterable[RawMessage], lease: Lease) -> Iterator[RawMessage]:
         """The messages until a stop is asked for or the lease is found lost: ingest then commits what it holds and returns."""
@@ -183,18 +196,17 @@ class Service:
             if lease.lost:  # another worker may have the source now: let it go on from the checkpoint
                 return
 
-    def _committer(self, source, lease: Lease):
-        progress = getattr(source, "record_progress", None)
-
+    def _committer(self, source: MailSource, lease: Lease):
         def on_commit(connection, messages: list[RawMessage]) -> None:
             lease.confirm()  # once a batch: a lost lease ends the poll after this commit
-            if progress is not None:
-                progress(connection, messages)
+            source.record_progress(connection, messages)
+            if source.uses_cursor:
+                self.checkpoints.advance_cursor(connection, source.name, source.scope, source.cursor_after(messages))
             self.checkpoints.count_triaged(connection, source.name, len(messages))
 
         return on_commit
 
-    def watch(self, source: ImapSource, every: timedelta) -> None:
+    def watch(self, source: MailSource, every: timedelta) -> None:
         """Poll, then wait in IDLE for new mail (renewed well inside 29 minutes), or poll every EVERY without IDLE; until stopped.
 
         The lease is held for a poll and the wait after it; a worker without it tries again after EVERY.
@@ -204,7 +216,7 @@ class Service:
             if not self._watch_cycle(source, seconds):
                 self.stop.wait(seconds)
 
-    def _watch_cycle(self, source: ImapSource, seconds: float) -> bool:
+    def _watch_cycle(self, source: MailSource, seconds: float) -> bool:
         """One poll and one wait for mail under the lease; False when the next cycle should wait SECONDS first."""
         try:
             with self.leases.hold(source.name) as lease:
@@ -217,7 +229,7 @@ class Service:
             log.error("%s", exc, extra={"source": source.name})
             return False
 
-    def _wait_for_mail(self, source: ImapSource, seconds: float) -> bool:
+    def _wait_for_mail(self, source: MailSource, seconds: float) -> bool:
         try:
             if source.wait_for_mail(seconds):
                 return True
@@ -230,14 +242,16 @@ class Service:
     # -- alerts ----------------------------------------------------------------------------
 
     def send_alerts(self) -> None:
-        """Announce new critical (and, if configured, high) cases; failures are recorded and retried later, never raised."""
+        """Announce new critical (and, if configured, high) cases and sources down or back; failures are recorded and retried later, never raised."""
         try:
             result = alerts.dispatch(self.store, self.settings.alerts)
+            sources = health.dispatch_source_alerts(self.store, self.settings, source_statuses(self.settings, self.store))
         except TriageError as exc:
             log.error("alerts: %s", exc)
             return
-        if result.sent or result.failed:
-            log.info("alerts: %d sent, %d not delivered", len(result.sent), len(result.failed))
+        sent, failed = len(result.sent) + len(sources.sent), len(result.failed) + len(sources.failed)
+        if sent or failed:
+            log.info("alerts: %d sent, %d not delivered", sent, failed)
 
     def _wake_alerts(self) -> None:
         """Run the alerts job now (after a poll committed new records), in its own thread: triage never waits for a channel."""
@@ -263,7 +277,7 @@ class Service:
         directory.mkdir(parents=True, exist_ok=True)
         written = [self._write_report(summary, output_format, directory) for output_format in self.settings.reports.formats]
         if deliver:
-            from complaint_triage.delivery import deliver_summary
+            from complaint_triage.report.delivery import deliver_summary
 
             deliver_summary(summary, self.settings)
         return [path for path in written if path is not None]
@@ -299,7 +313,7 @@ class Service:
         )
         now = datetime.now(zone)
         for source in self.sources:
-            if getattr(source, "watches", False):
+            if source.watches:
                 scheduler.add_job(self.watch, args=[source, every], id=f"watch:{source.name}", next_run_time=now)
             else:
                 scheduler.add_job(self.poll, IntervalTrigger(seconds=every.total_seconds(), timezone=zone), args=[source], id=f"poll:{source.name}", next_run_time=now)
@@ -325,8 +339,7 @@ class Service:
     def close(self) -> None:
         """Log out of every server and release the store."""
         for source in self.sources:
-            if isinstance(source, ImapSource):
-                source.close()
+            source.close()
         self.leases.close()
         self.store.close()
 

@@ -89,7 +89,7 @@ class SourceSettings(Section):
     """One place mail comes from."""
 
     name: str
-    type: Literal["directory", "mbox", "maildir", "imap", "eml"]
+    type: Literal["directory", "mbox", "maildir", "imap", "eml", "graph", "gmail"]
     path: str | None = None
     host: str | None = None
     port: int | None = None
@@ -99,6 +99,8 @@ class SourceSettings(Section):
     password_env: str | None = None
     password_file: str | None = None
     oauth2_token_command: str | None = None
+    oauth2_provider: Literal["microsoft", "google"] | None = None  # XOAUTH2 built in (IMAP): see sources/oauth.py
+    oauth2_scope: str | None = None  # default: Exchange Online's IMAP, or https://mail.google.com/
     folder: str = "INBOX"
     folders: list[str] = Field(default_factory=list)
     after: Literal["keep", "seen", "move"] = "keep"
@@ -107,16 +109,38 @@ class SourceSettings(Section):
     timeout_seconds: float = 30.0
     fetch_chunk: int = 200
     watch: bool = False
+    # Microsoft Graph (type = "graph"): app-only access to one user or shared mailbox
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+    certificate_file: str | None = None  # PEM: the private key and the certificate registered with the app
+    mailbox: str | None = None
+    authority_host: str = "https://login.microsoftonline.com"  # another for a national cloud
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    # Gmail API (type = "gmail"): a service account acting as `user`, or an installed app's token
+    credentials_file: str | None = None  # the service account's JSON key (domain-wide delegation)
+    user: str | None = None  # the mailbox; "me" for the token_file's own account
+    client_secrets_file: str | None = None  # the installed app's client, for the consent flow
+    token_file: str | None = None  # the authorised-user token the consent flow wrote (refresh token, mode 0600)
+    query: str = "in:inbox"  # what the first poll lists
+    label: str = "INBOX"  # whose additions later polls read from the history
+    gmail_url: str = "https://gmail.googleapis.com/gmail/v1"
+    token_uri: str = "https://oauth2.googleapis.com/token"  # where token_file's refresh token is spent
 
     @model_validator(mode="before")
     @classmethod
     def _refuse_inline_password(cls, data: Any) -> Any:
-        return refuse_inline_secrets(data, ("password", "token"), "use password_env, password_file or oauth2_token_command")
+        return refuse_inline_secrets(data, ("password", "token", "client_secret"), "use password_env, password_file or oauth2_token_command")
 
     @model_validator(mode="after")
     def _check_shape(self) -> "SourceSettings":
         if self.type == "imap":
             self._check_imap()
+        elif self.type == "graph":
+            self._check_graph()
+        elif self.type == "gmail":
+            self._check_gmail()
         elif not self.path:
             raise ValueError(f"source {self.name!r}: type {self.type} needs a path")
         return self
@@ -128,10 +152,34 @@ class SourceSettings(Section):
             raise ValueError(f"source {self.name!r}: security = \"none\" is allowed only for a loopback host")
         if self.after == "move" and not self.move_to:
             raise ValueError(f"source {self.name!r}: after = \"move\" needs move_to")
-        if not (self.password_env or self.password_file or self.oauth2_token_command):
-            raise ValueError(f"source {self.name!r}: imap needs password_env, password_file or oauth2_token_command")
+        if not (self.password_env or self.password_file or self.oauth2_token_command or self.oauth2_provider):
+            raise ValueError(f"source {self.name!r}: imap needs password_env, password_file, oauth2_token_command or oauth2_provider")
+        if self.oauth2_provider == "microsoft" and not (self.tenant_id and self.client_id and (
+                self.client_secret_env or self.client_secret_file or self.certificate_file)):
+            raise ValueError(f"source {self.name!r}: oauth2_provider = \"microsoft\" needs tenant_id, client_id and a client secret or certificate")
+        if self.oauth2_provider == "google" and not (self.token_file or self.credentials_file):
+            raise ValueError(f"source {self.name!r}: oauth2_provider = \"google\" needs token_file or credentials_file")
         if self.port is None:
             self.port = 993 if self.security == "ssl" else 143
+
+    def _check_graph(self) -> None:
+        missing = [key for key in ("tenant_id", "client_id", "mailbox") if not getattr(self, key)]
+        if missing:
+            raise ValueError(f"source {self.name!r}: graph needs {', '.join(missing)}")
+        if not (self.client_secret_env or self.client_secret_file or self.certificate_file):
+            raise ValueError(f"source {self.name!r}: graph needs client_secret_env, client_secret_file or certificate_file")
+        if self.after == "move" and not self.move_to:
+            raise ValueError(f"source {self.name!r}: after = \"move\" needs move_to")
+        if self.folder == "INBOX":  # the IMAP default; Graph's well-known name
+            self.folder = "inbox"
+
+    def _check_gmail(self) -> None:
+        if not self.user:
+            raise ValueError(f"source {self.name!r}: gmail needs user (the mailbox, or \"me\" with token_file)")
+        if not (self.credentials_file or self.token_file):
+            raise ValueError(f"source {self.name!r}: gmail needs credentials_file (a service account) or token_file")
+        if self.after == "move" and not self.move_to:
+            raise ValueError(f"source {self.name!r}: after = \"move\" needs move_to")
 
     @property
     def all_folders(self) -> list[str]:
@@ -259,12 +307,13 @@ class AlertSettings(Section):
 
     urgencies: list[Literal["critical", "high"]] = Field(default_factory=lambda: ["critical"])
     max_age: str = "3d"  # older mail (a backfill) is reported, not alerted
+    source_down_after: str = "1h"  # a source failing this long (or refusing its credentials) is announced
     attempts_per_run: int = Field(3, ge=1)
     max_attempts: int = Field(10, ge=1)
     email: EmailAlertSettings | None = None
     webhook: WebhookAlertSettings | None = None
 
-    @field_validator("max_age")
+    @field_validator("max_age", "source_down_after")
     @classmethod
     def _valid_age(cls, value: str) -> str:
         parse_duration(value)

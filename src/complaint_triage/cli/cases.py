@@ -156,8 +156,12 @@ def alerts_command(send: bool, output_format: str, config: str | None) -> None:
     store = open_store(settings)
     names = [channel.name for channel in alerts.channels_for(settings.alerts)]
     if send:
+        from complaint_triage import health
+        from complaint_triage.service import source_statuses
+
         result = alerts.dispatch(store, settings.alerts)
-        click.echo(f"{len(result.sent)} sent, {len(result.failed)} not delivered", err=True)
+        sources = health.dispatch_source_alerts(store, settings, source_statuses(settings, store))
+        click.echo(f"{len(result.sent) + len(sources.sent)} sent, {len(result.failed) + len(sources.failed)} not delivered", err=True)
     waiting = alerts.pending(store, settings.alerts, names)
     entries = alerts.alert_log(store)
     store.close()

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
 
-from complaint_triage.cli.common import config_option, freeze_startup_heap, open_store, settings_for
+from complaint_triage.cli.common import UsageProblem, config_option, freeze_startup_heap, open_store, settings_for
 
 if TYPE_CHECKING:  # the service, the store and rich load inside the commands
     from complaint_triage.service import PollOutcome
@@ -37,6 +36,8 @@ def run(once: bool, config: str | None) -> None:
         return
     try:
         outcomes = service.poll_all()
+        if service.settings.alerts.enabled:  # what is due now goes out before the process ends
+            service.send_alerts()
     finally:
         service.close()
     _report_outcomes(outcomes)
@@ -60,30 +61,61 @@ def _when(moment: datetime | None) -> str:
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format.")
 @config_option
 def status(output_format: str, config: str | None) -> None:
-    """Show each source's last poll, last success, last error, messages triaged and backlog."""
-    from rich.console import Console
-    from rich.table import Table
-
+    """Show each source's state, credentials, token expiry, last poll and error; exit 1 when any source is failing."""
+    from complaint_triage import health
     from complaint_triage.service import source_statuses
 
     settings = settings_for(config)
     store = open_store(settings)
-    statuses = source_statuses(settings, store)
+    judged = health.assess_all(settings, source_statuses(settings, store))
     store.close()
+    failing = [entry.status.source_name for entry in judged if entry.failing]
     if output_format == "json":
-        for entry in statuses:
-            sys.stdout.write(json.dumps(asdict(entry), default=_when) + "\n")
-        return
+        document = {"ok": not failing, "failing": failing, "sources": [entry.as_json() for entry in judged]}
+        sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+    else:
+        _status_table(judged)
+    if failing:
+        sys.exit(1)
+
+
+def _status_table(judged: list) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="Sources")
-    for column in ("source", "last poll", "last success", "last error", "triaged", "backlog"):
+    for column in ("source", "state", "auth", "token expires", "last poll", "last success", "last error", "triaged", "backlog"):
         table.add_column(column)
-    for entry in statuses:
-        error = f"{_when(entry.last_error_at)}: {entry.last_error}" if entry.last_error else "-"
-        table.add_row(entry.source_name, _when(entry.last_poll_at), _when(entry.last_success_at), error, str(entry.messages_triaged), str(entry.backlog))
+    for entry in judged:
+        s = entry.status
+        error = f"{_when(s.last_error_at)}: {s.last_error}" if s.last_error and entry.failing else "-"
+        expiry = _when(s.token_expires_at) if s.token_expires_at else "-"
+        table.add_row(s.source_name, entry.state, entry.auth, expiry, _when(s.last_poll_at), _when(s.last_success_at), error,
+                      str(s.messages_triaged), str(s.backlog))
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
+@click.command()
+@click.argument("source_name", metavar="SOURCE")
+@config_option
+def auth(source_name: str, config: str | None) -> None:
+    """Get SOURCE's OAuth2 token now: Google's consent flow for a token_file (a local redirect), else a token by the app's credentials."""
+    from complaint_triage.errors import TriageError
+    from complaint_triage.sources.oauth import authorize
+
+    settings = settings_for(config)
+    source = next((entry for entry in settings.sources if entry.name == source_name), None)
+    if source is None:
+        raise UsageProblem(f"no source named {source_name!r} in the config (sources: {', '.join(s.name for s in settings.sources) or 'none'})")
+    try:
+        click.echo(authorize(source), err=True)
+    except TriageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 def register(group: click.Group) -> None:
-    """Add `run` and `status` to the command group."""
+    """Add `run`, `status` and `auth` to the command group."""
     group.add_command(run)
     group.add_command(status)
+    group.add_command(auth)

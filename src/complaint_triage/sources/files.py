@@ -8,6 +8,7 @@ from typing import Iterator
 
 from complaint_triage.errors import SourceError
 from complaint_triage.pipeline.parse import has_mail_headers
+from complaint_triage.sources.base import MailSource
 from complaint_triage.records import RawMessage
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -15,13 +16,8 @@ _SNIFF_BYTES = 65_536
 NO_MAIL_HEADERS = "not *.eml and without mail headers"
 
 
-class _ReadOnlySource:
-    """Saved mail is never changed: settling is a no-op."""
-
-    name: str
-
-    def settle(self, messages: list[RawMessage]) -> None:
-        """Saved files are left as they are."""
+class _ReadOnlySource(MailSource):
+    """Saved mail: read, never changed (the interface's defaults)."""
 
 
 class EmlFileSource(_ReadOnlySource):

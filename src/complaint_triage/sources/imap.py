@@ -25,7 +25,8 @@ from imapclient.exceptions import IMAPClientError
 from complaint_triage.errors import SourceError, TransientSourceError
 from complaint_triage.records import FolderCheckpoint, RawMessage
 from complaint_triage.settings import SourceSettings
-from complaint_triage.sources.base import CheckpointLedger
+from complaint_triage.sources.base import CheckpointLedger, MailSource
+from complaint_triage.sources.oauth import token_provider
 from complaint_triage.sources.imap_session import FetchAhead, close_quietly, connect, describe, imap_errors
 
 log = logging.getLogger("complaint_triage.imap")
@@ -75,8 +76,10 @@ def by_folder(messages: Iterable[RawMessage]) -> dict[tuple[str, int], list[int]
     return groups
 
 
-class ImapSource:
+class ImapSource(MailSource):
     """New mail of each configured folder since its checkpoint; flags untouched until settle."""
+
+    keeps_place = True  # UIDs above the folder's checkpoint: nothing stored is fetched again
 
     def __init__(self, settings: SourceSettings, checkpoints: CheckpointLedger, stop: threading.Event | None = None):
         self.settings, self.name, self.checkpoints = settings, settings.name, checkpoints
@@ -88,6 +91,12 @@ class ImapSource:
         self._known_folders: set[str] = set()
         self._urls: dict[tuple[str, int], str] = {}
         self._ahead = FetchAhead()
+        self._token = token_provider(settings, self.where)  # XOAUTH2 built in, when the settings ask for it
+
+    @property
+    def token_expires_at(self):
+        """When the built-in provider's access token expires (None without one, or before the first)."""
+        return getattr(self._token, "token_expires_at", None)
 
     @property
     def watches(self) -> bool:
@@ -297,7 +306,7 @@ class ImapSource:
                 return self._client
             except (IMAPClientError, OSError):
                 self._drop()
-        self._client = connect(self.settings)
+        self._client = connect(self.settings, self.stop, self._token)
         self._selected, self._known_folders = None, set()
         return self._client
 

@@ -8,6 +8,8 @@ import shlex
 import socket
 import ssl
 import subprocess
+import threading
+import traceback
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -18,7 +20,7 @@ from imapclient.response_parser import parse_fetch_response
 
 from complaint_triage.credentials import read_secret
 from complaint_triage.credentials import tls_context as verifying_context
-from complaint_triage.errors import SourceAuthError, SourceError, TransientSourceError
+from complaint_triage.errors import SourceAuthError, SourceError, SourceInterrupted, TransientSourceError
 from complaint_triage.logs import register_secret, scrub
 from complaint_triage.settings import SourceSettings
 
@@ -52,21 +54,118 @@ def fetch_oauth2_token(settings: SourceSettings) -> str:
     return token
 
 
-def connect(settings: SourceSettings) -> IMAPClient:
-    """A logged-in session over TLS (ssl or starttls; plain only on loopback, as the settings allow)."""
+def read_credential(settings: SourceSettings, token=None) -> str:
+    """The password or an OAuth2 token (from TOKEN, the built-in provider, or the command), read before connecting.
+
+    Read first, so that a missing one is its own error, not a network one.
+    """
+    if token is not None:
+        return token()
+    return fetch_oauth2_token(settings) if settings.oauth2_token_command else read_password(settings)
+
+
+def connect(settings: SourceSettings, stop: threading.Event | None = None, token=None) -> IMAPClient:
+    """A logged-in session over TLS (ssl or starttls; plain only on loopback, as the settings allow).
+
+    With STOP, the connection is opened in a helper thread while this one waits for it or for the
+    stop, so that a shutdown is not held up for the whole timeout by a server that never answers.
+    """
+    credential = read_credential(settings, token)
+    if stop is None:
+        return _open_session(settings, credential)
+    return _Opening(lambda: _open_session(settings, credential)).wait(stop, describe(settings))
+
+
+class _Opening:
+    """A session being opened in a helper thread; abandoned (and closed when it comes) if a stop is asked for first."""
+
+    def __init__(self, open_session) -> None:
+        self._lock, self._done = threading.Lock(), threading.Event()
+        self._abandoned, self._client, self._error = False, None, None
+        threading.Thread(target=self._run, args=(open_session,), name="imap-connect", daemon=True).start()
+
+    def _run(self, open_session) -> None:
+        client = error = None
+        try:
+            client = open_session()
+        except BaseException as exc:  # noqa: BLE001 (handed to the waiting thread, which raises it)
+            error = exc
+        with self._lock:
+            if self._abandoned and client is not None:
+                close_quietly(client)
+            self._client, self._error = client, error
+            self._done.set()
+
+    def wait(self, stop: threading.Event, where: str) -> IMAPClient:
+        """The session once open; SourceInterrupted within 0.2 s of a stop."""
+        while not self._done.wait(0.2):
+            if stop.is_set():
+                with self._lock:
+                    if not self._done.is_set():
+                        self._abandoned = True
+                        raise SourceInterrupted(f"{where}: stopped while waiting for the server")
+        if self._error is not None:
+            raise self._error
+        return self._client
+
+
+def _open_session(settings: SourceSettings, credential: str) -> IMAPClient:
     context = tls_context(settings) if settings.security != "none" else None
     timeout = SocketTimeout(connect=settings.timeout_seconds, read=settings.timeout_seconds)
     with imap_errors(describe(settings)):
-        client = IMAPClient(settings.host, settings.port, ssl=settings.security == "ssl", ssl_context=context, timeout=timeout)
+        with connection_errors(settings):
+            client = IMAPClient(settings.host, settings.port, ssl=settings.security == "ssl", ssl_context=context, timeout=timeout)
         try:
             if settings.security == "starttls":
-                client.starttls(context)
-            _login(client, settings)
+                with connection_errors(settings):
+                    client.starttls(context)
+            _login(client, settings, credential)
         except BaseException:
             close_quietly(client)
             raise
     quiet_protocol_trace(client)
     return client
+
+
+# What OpenSSL says when the other side does not speak TLS (it sent an IMAP greeting in clear).
+_NOT_TLS = {"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"}
+
+
+@contextmanager
+def connection_errors(settings: SourceSettings) -> Iterator[None]:
+    """Errors of opening the connection, naming host and port and what to check; the rest is left to imap_errors."""
+    where, address = describe(settings), f"{settings.host}:{settings.port}"
+    try:
+        yield
+    except ConnectionRefusedError as exc:
+        raise TransientSourceError(f"{where}: {address}: connection refused: nothing listens there; check host and port") from exc
+    except socket.gaierror as exc:
+        raise TransientSourceError(f"{where}: cannot resolve the host name {settings.host!r} ({exc.strerror}): check the name and DNS") from exc
+    except TimeoutError as exc:
+        raise TransientSourceError(f"{where}: {address}: {_silence(exc, settings)}") from exc
+    except ssl.SSLCertVerificationError:
+        raise
+    except ssl.SSLError as exc:
+        if exc.reason not in _NOT_TLS:
+            raise
+        raise SourceError(f"{where}: {address}: TLS handshake failed ({exc.reason}): the server did not answer in TLS; "
+                          f"this port probably expects STARTTLS: set security = \"starttls\" (port 143) or use the TLS port (993)") from exc
+    except OSError as exc:
+        if isinstance(exc, (ConnectionError, ssl.SSLError)):
+            raise
+        raise TransientSourceError(f"{where}: {address}: cannot connect: {exc.strerror or exc}; check the network and firewalls") from exc
+
+
+def _silence(exc: BaseException, settings: SourceSettings) -> str:
+    """Which step the server left unanswered, read off where the timeout struck, and what that suggests."""
+    steps = {frame.f_code.co_name for frame, _line in traceback.walk_tb(exc.__traceback__)}
+    seconds = f"{settings.timeout_seconds:g} s"
+    if "create_connection" in steps and "do_handshake" not in steps and "_get_response" not in steps:
+        return f"no answer to the connection within {seconds}: check host, port and firewalls"
+    if "do_handshake" in steps:
+        return f"the TLS handshake was not answered within {seconds}: check that this port speaks TLS (security = \"ssl\")"
+    hint = "" if settings.security == "ssl" else "; if this port expects TLS at once (993), set security = \"ssl\""
+    return f"the server accepted the connection but sent no greeting within {seconds}{hint}"
 
 
 # imapclient routes imaplib's protocol trace to this logger and turns the trace fully on (level 5).
@@ -92,11 +191,11 @@ def close_quietly(client: IMAPClient) -> None:
         pass
 
 
-def _login(client: IMAPClient, settings: SourceSettings) -> None:
-    if settings.oauth2_token_command:
-        client.oauth2_login(settings.username, fetch_oauth2_token(settings))
+def _login(client: IMAPClient, settings: SourceSettings, credential: str) -> None:
+    if settings.oauth2_token_command or settings.oauth2_provider:
+        client.oauth2_login(settings.username, credential)
     else:
-        client.login(settings.username, read_password(settings))
+        client.login(settings.username, credential)
 
 
 def _server_text(exc: Exception) -> str:

@@ -26,6 +26,13 @@ def outcomes(engine: Engine, case_keys: list[str]) -> dict[tuple[str, str], dict
     return {(row.case_key, row.channel): dict(row._mapping) for row in rows}
 
 
+def outcomes_with_prefix(engine: Engine, prefix: str) -> dict[tuple[str, str], dict]:
+    """The recorded outcome of each (key, channel) whose key starts with PREFIX (source outages are keyed 'source:NAME:...')."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(alerts).where(alerts.c.case_key.startswith(prefix))).all()
+    return {(row.case_key, row.channel): dict(row._mapping) for row in rows}
+
+
 def record_outcome(engine: Engine, case_keys: list[str], channel: str, state: str, attempts: int, error: str | None) -> None:
     """Note one delivery attempt's outcome for every case the alert covered."""
     now = utc_now()

@@ -378,6 +378,12 @@ class AlertLog:
 
         return alert_log.outcomes(self._engine, case_keys)
 
+    def outcomes_with_prefix(self, prefix: str) -> dict[tuple[str, str], dict]:
+        """The recorded outcome of each (key, channel) whose key starts with PREFIX."""
+        from complaint_triage.store import alert_log
+
+        return alert_log.outcomes_with_prefix(self._engine, prefix)
+
     def record_outcome(self, case_keys: list[str], channel: str, state: str, attempts: int, error: str | None) -> None:
         """Note one delivery attempt's outcome."""
         from complaint_triage.store import alert_log

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from complaint_triage.records import TriageRecord
@@ -61,6 +62,15 @@ folder_checkpoints = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("source_name", String(200), primary_key=True),
+    Column("scope", String(1000), primary_key=True),  # a folder, or what the cursor covers
+    Column("cursor", Text, nullable=False),  # an API's resume point (a Graph delta link): opaque here
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 source_status = Table(
     "source_status",
     metadata,
@@ -71,6 +81,9 @@ source_status = Table(
     Column("last_error_at", DateTime(timezone=True)),
     Column("messages_triaged", Integer, nullable=False, default=0),
     Column("backlog", Integer, nullable=False, default=0),
+    Column("failing_since", DateTime(timezone=True)),  # the first failed poll since the last good one
+    Column("auth_failed", Boolean, nullable=False, default=False, server_default=false()),  # the last poll's credentials were refused
+    Column("token_expires_at", DateTime(timezone=True)),  # of the access token, where the source knows it
 )
 
 cases = Table(

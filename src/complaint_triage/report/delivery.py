@@ -13,7 +13,7 @@ from complaint_triage.report.outbound import email_message, slack_payload, teams
 from complaint_triage.report.summary import DailySummary
 from complaint_triage.settings import Settings
 
-log = logging.getLogger("complaint_triage.delivery")
+log = logging.getLogger("complaint_triage.report.delivery")
 
 
 def deliver_summary(summary: DailySummary, settings: Settings) -> dict[str, str | None]:
