@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from complaint_triage.errors import SourceError
+from complaint_triage.pipeline.parse import has_mail_headers
 from complaint_triage.service import SavedMailSource
 from complaint_triage.settings import SourceSettings
 from complaint_triage.sources.files import NO_MAIL_HEADERS, DirectorySource, MboxSource, sources_for_path
@@ -83,3 +84,14 @@ def test_a_declared_type_that_does_not_fit_the_path_is_a_clear_error(tmp_path):
         sources_for_path(tmp_path, declared_type="mbox")
     with pytest.raises(SourceError, match="declared maildir, but it has no cur/ and new/"):
         sources_for_path(tmp_path, declared_type="maildir")
+
+
+def test_a_file_holding_mail_further_in_is_not_read_as_mail(tmp_path):
+    """A SQLite database or its write-ahead log beside the mail holds whole messages after binary pages."""
+    (tmp_path / "a.eml").write_bytes(build_message(NOTICE, message_id="<a@x>"))
+    page = b"SQLite format 3\x00" + bytes(range(1, 9)) * 8 + b"\r" + build_message(NOTICE, message_id="<in-a-page@x>")
+    (tmp_path / "store.db-wal").write_bytes(page)
+    assert has_mail_headers(page)  # the loose test the directory used to apply
+    source = DirectorySource(tmp_path)
+    assert [m.source for m in source.fetch_messages()] == [str(tmp_path / "a.eml")]
+    assert source.skipped == {NO_MAIL_HEADERS: 1}

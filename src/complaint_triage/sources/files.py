@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
@@ -14,6 +15,7 @@ from complaint_triage.records import RawMessage
 UTF8_BOM = b"\xef\xbb\xbf"
 _SNIFF_BYTES = 65_536
 NO_MAIL_HEADERS = "not *.eml and without mail headers"
+_FIELD_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")  # RFC 5322 field name: printable ASCII but the colon
 
 
 class _ReadOnlySource(MailSource):
@@ -47,7 +49,7 @@ class DirectorySource(_ReadOnlySource):
         for file in sorted(p for p in self.path.rglob("*") if p.is_file()):
             if is_mbox(file):
                 yield from MboxSource(file, self.name).fetch_messages()
-            elif file.suffix.lower() == ".eml" or has_mail_headers(_head(file)):
+            elif file.suffix.lower() == ".eml" or starts_like_mail(_head(file)):
                 yield RawMessage(raw=_read_bytes(file), source=str(file), source_name=self.name)
             else:
                 self.skipped[NO_MAIL_HEADERS] += 1
@@ -124,6 +126,16 @@ def _read_bytes(path: Path) -> bytes:
 def is_maildir(path: Path) -> bool:
     """A directory with cur/ and new/ is a Maildir."""
     return path.is_dir() and (path / "cur").is_dir() and (path / "new").is_dir()
+
+
+def starts_like_mail(head: bytes) -> bool:
+    """True when bytes open with a header field and their header block has a mail header.
+
+    The first line must be a field: a database or its journal beside the mail holds whole messages
+    further in, and must not be read as one.
+    """
+    head = head.removeprefix(UTF8_BOM)
+    return _FIELD_LINE.match(head) is not None and has_mail_headers(head)
 
 
 def is_mbox(path: Path) -> bool:
