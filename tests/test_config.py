@@ -61,6 +61,7 @@ def test_relative_paths_resolve_against_the_config_files_directory(tmp_path):
     assert settings.store.url == f"sqlite:///{home / 'var' / 's.db'}"
     assert settings.sources[0].path == str(home / "mail")
     assert settings.reports.dir == str(home / "out") and settings.pipeline.tables_dir == str(home / "tables")
+    shutil.copytree(config_dir(), home / "tables")
     (home / "mail").mkdir()
     (home / "mail" / "n.eml").write_bytes(build_message(NOTICE))
     elsewhere = tmp_path / "elsewhere"
