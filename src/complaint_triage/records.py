@@ -101,6 +101,8 @@ class Entities(BaseModel):
     deadline_days: list[int] = Field(default_factory=list)
     nice_classes: list[int] = Field(default_factory=list)
     cues: dict[str, int] = Field(default_factory=dict)
+    languages: dict[str, int] = Field(default_factory=dict)  # function words of each language pack found
+    words: int = 0  # words in the text read (each CJK character counts as one)
 
 
 class TriageRecord(BaseModel):
@@ -132,6 +134,8 @@ class TriageRecord(BaseModel):
     next_steps: list[str] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
     links: list[str] = Field(default_factory=list)
+    needs_review: bool = False
+    review_reasons: list[str] = Field(default_factory=list)
     forwarded_by: str | None = None
     in_reply_to: str | None = None
     references: list[str] = Field(default_factory=list)

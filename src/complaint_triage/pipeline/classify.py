@@ -70,6 +70,14 @@ def _amazon_kind(cues: Counter, entities: Entities) -> str | None:
     return None
 
 
+def _is_amazon_information(parsed: ParsedEmail, cues: Counter, entities: Entities) -> bool:
+    """Amazon's non-enforcement mail: digests, policy announcements, marketing, acknowledgements, report outcomes.
+
+    Such mail names IP words and even ASINs or complaint IDs (the seller's own report), but acts on nothing of the seller's.
+    """
+    return _has(cues, "KIND_INFORMATIONAL") or (parsed.list_unsubscribe and not entities.asins)
+
+
 def _is_cease_and_desist(parsed: ParsedEmail, cues: Counter, entities: Entities, sender: SenderProfile) -> bool:
     """A rights owner, agent or law firm writing directly: asserts a right and demands action (or sues)."""
     if sender.amazon_domain or parsed.list_unsubscribe or _has(cues, "KIND_NEWSLETTER", "KIND_SOLICITATION", "KIND_REPLY_TO_BRAND"):
@@ -89,7 +97,9 @@ def decide_kind(parsed: ParsedEmail, entities: Entities, sender: SenderProfile, 
         return "retraction"
     if sender.amazon_notice:
         kind = _amazon_kind(cues, entities)
-        if kind and not (parsed.list_unsubscribe and kind in AMAZON_ENFORCEMENT_KINDS and not entities.asins):
+        if kind in AMAZON_ENFORCEMENT_KINDS and _is_amazon_information(parsed, cues, entities):
+            kind = None
+        if kind:
             return kind
     if _is_cease_and_desist(parsed, cues, entities, sender):
         return "cease_and_desist"

@@ -15,6 +15,8 @@ from complaint_triage.pipeline.nlp.components import CANDIDATES, IDENTIFIERS
 
 # Notices are short; a 10 MB body is a newsletter or an attack, and what matters is near the top.
 MAX_TEXT_CHARS = 200_000
+# Each language pack's function words carry this label and the pack's language code as their id.
+LANGUAGE_LABEL = "LANG"
 _LISTS = {
     "ASIN": "asins",
     "TRADEMARK": "trademarks",
@@ -80,7 +82,9 @@ def entities_from_doc(doc: Doc, notice_day: date | None) -> Entities:
     cues = Counter(span.label_ for span in doc.spans[CANDIDATES] if span.label_.startswith(("CLAIM_", "KIND_", "CUE_")))
     classes = sorted({int(t.text) for s in doc.spans[CANDIDATES] if s.label_ == "VAL_NICE_CLASS" for t in s if t.text.isdigit() and 1 <= int(t.text) <= 45})
     collected["emails"] = [e for e in collected["emails"] if e not in collected["contact_emails"]]
-    return Entities(**collected, deadline_days=days, nice_classes=classes, cues=dict(cues))
+    languages = Counter(span.id_ for span in doc.spans[CANDIDATES] if span.label_ == LANGUAGE_LABEL and span.id_)
+    words = sum(1 for token in doc if token.is_alpha)
+    return Entities(**collected, deadline_days=days, nice_classes=classes, cues=dict(cues), languages=dict(languages), words=words)
 
 
 def _days(value: dict, notice_day: date | None) -> int | None:

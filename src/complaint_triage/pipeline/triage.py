@@ -17,6 +17,7 @@ from complaint_triage.errors import TriageError
 from complaint_triage.pipeline.extract import extract
 from complaint_triage.records import Entities, ParsedEmail, TriageRecord
 from complaint_triage.pipeline.nlp.build import load_pipeline
+from complaint_triage.pipeline.review import raise_for_review, review
 from complaint_triage.pipeline.parse import message_identity, parse_date_header, parse_email, usable_identity
 from complaint_triage.pipeline.senders import profile_sender
 
@@ -56,8 +57,14 @@ class Triager:
         """Assemble the record from the extraction of one message."""
         sender = profile_sender(parsed, self.tables.senders)
         verdict = classify(parsed, entities, sender, self.tables)
+        reasons = review(parsed, entities, sender, verdict)
+        verdict = raise_for_review(verdict, reasons, self.tables)
         checks = make_checks(verdict, parsed, entities, sender, self.tables)
         due = response_due(verdict, day, self.tables)
+        steps = next_steps(verdict, entities, checks, due, self.tables, seller_central_url(verdict, self.tables))
+        review_texts = [self.tables.urgency.review[code] for code in reasons]
+        if review_texts:  # the reader's first step is to read it
+            steps = [f"Read this message yourself: {review_texts[0]}"] + steps
         complaint_only = {field: getattr(entities, field) if verdict.kind in COMPLAINT_KINDS else [] for field in _COMPLAINT_ONLY}
         return TriageRecord(
             message_id=parsed.message_id,
@@ -77,9 +84,11 @@ class Triager:
             urgency_reasons=verdict.urgency_reasons,
             deadline_days=verdict.deadline_days,
             response_due=due,
-            next_steps=next_steps(verdict, entities, checks, due, self.tables, seller_central_url(verdict, self.tables)),
+            next_steps=steps,
             checks=checks,
             links=lookup_links(verdict, entities, self.tables),
+            needs_review=bool(reasons),
+            review_reasons=review_texts,
             forwarded_by=parsed.forwarded_by,
             in_reply_to=parsed.in_reply_to if parsed.in_reply_to and usable_identity(parsed.in_reply_to) else None,
             references=[ref for ref in parsed.references if usable_identity(ref)][-MAX_REFERENCES:],
