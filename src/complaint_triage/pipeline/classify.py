@@ -43,9 +43,11 @@ def _has_claim(cues: Counter, entities: Entities) -> bool:
 
 def _is_retraction(parsed: ParsedEmail, cues: Counter, sender: SenderProfile) -> bool:
     """A withdrawal written by the rights owner (not Amazon, not the seller asking for one)."""
-    if sender.amazon_domain or sender.quoted_amazon_notice or not _has(cues, "KIND_RETRACTION"):
-        return False  # a reply quoting Amazon's notice takes the notice's kind
+    if sender.amazon_domain or not _has(cues, "KIND_RETRACTION"):
+        return False
     to_retraction_desk = any(address.startswith("notice-retraction@") or address.startswith("patent-evaluation@") for address in parsed.to_addresses + parsed.cc_addresses)
+    if sender.quoted_amazon_notice and not to_retraction_desk:
+        return False  # a reply quoting Amazon's notice takes the notice's kind
     return to_retraction_desk or not _has(cues, "KIND_REPLY_TO_BRAND")
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 from complaint_triage.pipeline.classify import COMPLAINT_KINDS, Verdict
-from complaint_triage.pipeline.senders import SenderProfile
 from complaint_triage.pipeline.domain import DomainTables
+from complaint_triage.pipeline.senders import SenderProfile
 from complaint_triage.records import Entities, ParsedEmail
 
 # Below this many words a message is too short to say which language it is in.
