@@ -190,9 +190,14 @@ def pending(engine: Engine, settings: AlertSettings, channel_names: list[str], n
         done = connection.execute(select(alerts.c.case_key, alerts.c.channel, alerts.c.state, alerts.c.attempts).where(alerts.c.case_key.in_(candidates))).all()
     finished = {(row.case_key, row.channel) for row in done if row.state == "sent" or row.attempts >= settings.max_attempts}
     wanted = [case for case in load_cases_by_key(engine, candidates)
-              if case.urgency in settings.urgencies and _recent(case, oldest)
+              if alerting(case, settings.urgencies) and _recent(case, oldest)
               and any((case.key, name) not in finished for name in channel_names)]
     return bundle(wanted)
+
+
+def alerting(case: Case, urgencies: list[str]) -> bool:
+    """At an alerting urgency; a case that needs review alerts like a high one."""
+    return case.urgency in urgencies or (case.needs_review and "high" in urgencies)
 
 
 def _recent(case: Case, oldest: datetime) -> bool:

@@ -77,7 +77,7 @@ def cases(wanted: str, output_format: str, config: str | None) -> None:
     store = Store(settings_for(config).store.url)
     found = [c for c in _all_cases(store) if wanted == "all" or c.status == wanted or (wanted == "open" and c.status in OPEN_STATUSES)]
     store.close()
-    found.sort(key=lambda c: (("critical", "high", "medium", "low").index(c.urgency), str(c.response_due or "9999")))
+    found.sort(key=lambda c: (not c.needs_review, ("critical", "high", "medium", "low").index(c.urgency), str(c.response_due or "9999")))
     if output_format == "json":
         for entry in found:
             sys.stdout.write(json.dumps(entry.model_dump(mode="json", exclude={"history"}), ensure_ascii=False) + "\n")
@@ -86,7 +86,7 @@ def cases(wanted: str, output_format: str, config: str | None) -> None:
     for column in ("case", "status", "urgency", "kind", "respond by", "ASINs", "subject"):
         table.add_column(column)
     for entry in found:
-        table.add_row(entry.key, entry.status, entry.urgency, entry.kind, str(entry.response_due or "-"), " ".join(entry.asins) or "-", entry.subject[:60])
+        table.add_row(entry.key, entry.status, entry.urgency + (" REVIEW" if entry.needs_review else ""), entry.kind, str(entry.response_due or "-"), " ".join(entry.asins) or "-", entry.subject[:60])
     _console().print(table)
 
 

@@ -12,7 +12,7 @@ from complaint_triage.records import Entities, ParsedEmail
 # Below this many words a message is too short to say which language it is in.
 MIN_WORDS_FOR_LANGUAGE = 25
 # A pack's function words must make up at least this share of the words to name the language.
-MIN_LANGUAGE_SHARE = 0.04
+MIN_LANGUAGE_SHARE = 0.07
 _LETTER_TYPES = ("application/pdf", "application/msword", "application/vnd.openxmlformats-officedocument", "image/")
 _LEGAL = ("KIND_CEASE_DESIST", "KIND_DEMAND", "KIND_LAWSUIT")
 _STRONG_CLAIMS = ("CLAIM_TRADEMARK", "CLAIM_COPYRIGHT", "CLAIM_PATENT", "CLAIM_DESIGN", "CLAIM_COUNTERFEIT")
