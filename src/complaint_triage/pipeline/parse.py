@@ -38,14 +38,14 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), Non
 _FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|wg|tr|rv|i|enc|転送)\s*[:：]", re.I)
 _QUOTE_INTRO = re.compile(r"^\s*(on .{4,200} wrote:|am .{4,200} schrieb .{1,200}:|le .{4,200} a écrit\s*:|el .{4,200} escribió:|il .{4,200} ha scritto:)\s*$", re.I)
 _BLOCK_FIELD = re.compile(
-    r"^[ \t>*]*(from|von|de|da|van|od|från|kimden|差出人|sent|date|datum|data|fecha|tarih|gesendet|envoyé|enviado|inviato|verzonden|"
+    r"^[ \t>*]*(from|von|de|da|van|od|från|kimden|差出人|sent|date|datum|data|fecha|tarih|gesendet|envoyé|enviado el|enviada em|enviado em|enviado|inviato|verzonden|"
     r"wysłano|skickat|gönderildi|送信日時|subject|betreff|objet|asunto|oggetto|onderwerp|temat|ämne|konu|件名|assunto|"
     r"to|an|à|para|a|aan|do|till|kime|宛先|cc)\*?\s*[:：]\*?\s*(.*)$",
     re.I,
 )
 _BLOCK_ROLE = {
     **dict.fromkeys(("from", "von", "de", "da", "van", "od", "från", "kimden", "差出人"), "from"),
-    **dict.fromkeys(("sent", "date", "datum", "data", "fecha", "tarih", "gesendet", "envoyé", "enviado", "inviato", "verzonden",
+    **dict.fromkeys(("sent", "date", "datum", "data", "fecha", "tarih", "gesendet", "envoyé", "enviado el", "enviada em", "enviado em", "enviado", "inviato", "verzonden",
                      "wysłano", "skickat", "gönderildi", "送信日時"), "date"),
     **dict.fromkeys(("subject", "betreff", "objet", "asunto", "oggetto", "onderwerp", "temat", "ämne", "konu", "件名", "assunto"), "subject"),
     **dict.fromkeys(("to", "an", "à", "para", "a", "aan", "do", "till", "kime", "宛先"), "to"),
