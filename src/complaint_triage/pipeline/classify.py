@@ -105,7 +105,18 @@ def decide_kind(parsed: ParsedEmail, entities: Entities, sender: SenderProfile, 
             return kind
     if _is_cease_and_desist(parsed, cues, entities, sender):
         return "cease_and_desist"
+    if _carries_notice(parsed, cues, entities, sender):
+        kind = _amazon_kind(cues, entities)
+        if kind in AMAZON_ENFORCEMENT_KINDS:
+            return kind
     return "other"
+
+
+def _carries_notice(parsed: ParsedEmail, cues: Counter, entities: Entities, sender: SenderProfile) -> bool:
+    """A notice pasted into someone's own mail (an internal thread, a question to a colleague): its identifiers and wording show it."""
+    if sender.amazon_domain or parsed.list_unsubscribe or _has(cues, "KIND_REPLY_TO_BRAND", "KIND_NEWSLETTER", "KIND_SOLICITATION", "KIND_INFORMATIONAL", "KIND_PHISHING_BAIT"):
+        return False
+    return bool(entities.complaint_ids and entities.asins) and _has(cues, "KIND_RELAYED", "KIND_REMOVAL")
 
 
 def claim_types(kind: str, entities: Entities) -> list[str]:
