@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from complaint_triage.alerts import alerting
 from complaint_triage.cases import Case, case_keys, describe
@@ -53,12 +53,12 @@ def test_a_record_that_needs_review_opens_a_case_that_says_so(triager):
     record = _review_record(triager)
     keys = case_keys(record)
     assert keys, "a record needing review must be tracked as a case"
-    case = describe(Case(key=keys[0].key, status="new", opened_at=datetime.now(timezone.utc)), [record])
+    case = describe(Case(key=keys[0].key, status="new", opened_at=datetime.now(UTC)), [record])
     assert case.needs_review and case.review_reasons == record.review_reasons
 
 
 def test_a_case_that_needs_review_alerts_like_a_high_one():
-    case = Case(key="mail:x", status="new", opened_at=datetime.now(timezone.utc), urgency="medium", needs_review=True)
+    case = Case(key="mail:x", status="new", opened_at=datetime.now(UTC), urgency="medium", needs_review=True)
     assert alerting(case, ["critical", "high"])
     assert not alerting(case, ["critical"])
     assert not alerting(case.model_copy(update={"needs_review": False}), ["critical", "high"])
@@ -67,7 +67,7 @@ def test_a_case_that_needs_review_alerts_like_a_high_one():
 def test_the_summary_lists_review_first(triager):
     record = _review_record(triager)
     other = triager.triage_bytes(build_message("Your order has shipped.", subject="Shipped", sender="shop@store.example", message_id="<o@example.com>"))
-    rows = [{"record": r, "stored_at": datetime(2026, 3, 3, tzinfo=timezone.utc)} for r in (record, other)]
+    rows = [{"record": r, "stored_at": datetime(2026, 3, 3, tzinfo=UTC)} for r in (record, other)]
     summary = build_summary(rows, date(2026, 3, 3))
     assert [item.message_id for item in summary.review] == [record.message_id]
     text = render_markdown(summary)
