@@ -184,9 +184,14 @@ def pending(store: Store, settings: AlertSettings, channel_names: list[str], now
     done = store.alert_log.outcomes(candidates)
     finished = {key for key, row in done.items() if row["state"] == "sent" or row["attempts"] >= settings.max_attempts}
     wanted = [case for case in store.cases_by_key(candidates)
-              if case.urgency in settings.urgencies and _recent(case, oldest)
+              if alerting(case, settings.urgencies) and _recent(case, oldest)
               and any((case.key, name) not in finished for name in channel_names)]
     return bundle(wanted)
+
+
+def alerting(case: Case, urgencies: list[str]) -> bool:
+    """At an alerting urgency; a case that needs review alerts like a high one."""
+    return case.urgency in urgencies or (case.needs_review and "high" in urgencies)
 
 
 def _recent(case: Case, oldest: datetime) -> bool:

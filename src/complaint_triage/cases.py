@@ -64,6 +64,8 @@ class Case(BaseModel):
     # What its messages say, the newest complaint leading:
     urgency: str = "low"
     urgency_reasons: list[str] = Field(default_factory=list)
+    needs_review: bool = False  # some message of the case needs a person's reading (see review_reasons)
+    review_reasons: list[str] = Field(default_factory=list)
     kind: str = "other"
     subject: str = ""
     sender: str = ""
@@ -121,14 +123,14 @@ def _address(display: str) -> str:
 
 def case_keys(record: TriageRecord) -> list[CaseKey]:
     """The cases a record opens or joins by its own identifiers (a reply without any joins through its thread instead)."""
-    if record.error or not (record.is_complaint or record.kind in CLOSING_KINDS):
+    if record.error or not (record.is_complaint or record.needs_review or record.kind in CLOSING_KINDS):
         return []
     owner = _bounded(rights_owner_of(record))
     if record.complaint_ids:
         return [CaseKey(key=f"complaint:{cid}", complaint_id=cid, rights_owner=owner) for cid in record.complaint_ids]
     if record.asins:
         return [CaseKey(key=f"asin:{asin}:{owner or 'unknown'}", asin=asin, rights_owner=owner) for asin in record.asins]
-    if record.is_complaint:
+    if record.is_complaint or record.needs_review:
         return [CaseKey(key="mail:" + hashlib.sha256(record.message_id.encode("utf-8", "replace")).hexdigest()[:20], rights_owner=owner)]
     return []
 
@@ -185,12 +187,14 @@ def describe(case: Case, records: list[TriageRecord]) -> Case:
     ordered = sorted((r for r in records if not r.error), key=received)
     if not ordered:
         return case
-    complaints = [r for r in ordered if r.is_complaint] or ordered
+    complaints = [r for r in ordered if r.is_complaint or r.needs_review] or ordered
     lead = complaints[-1]
     highest = min(complaints, key=lambda r: _RANK[r.urgency])
     return case.model_copy(update={
         "urgency": highest.urgency,
         "urgency_reasons": highest.urgency_reasons,
+        "needs_review": any(r.needs_review for r in ordered),
+        "review_reasons": _union(r.review_reasons for r in ordered),
         "kind": lead.kind,
         "subject": lead.subject,
         "sender": lead.from_,

@@ -120,6 +120,8 @@ class Entities(BaseModel):
     deadline_days: list[int] = Field(default_factory=list)
     nice_classes: list[int] = Field(default_factory=list)
     cues: dict[str, int] = Field(default_factory=dict)
+    languages: dict[str, int] = Field(default_factory=dict)  # function words of each language pack found
+    words: int = 0  # words in the text read (each CJK character counts as one)
 
 
 class TriageRecord(BaseModel):

@@ -125,7 +125,7 @@ def cases(wanted: str, output_format: str, config: str | None) -> None:
     store = open_store(settings_for(config))
     found = [c for c in _all_cases(store) if wanted == "all" or c.status == wanted or (wanted == "open" and c.status in OPEN_STATUSES)]
     store.close()
-    found.sort(key=lambda c: (URGENCIES.index(c.urgency), str(c.response_due or "9999")))
+    found.sort(key=lambda c: (not c.needs_review, URGENCIES.index(c.urgency), str(c.response_due or "9999")))
     if output_format == "json":  # one JSON document, a list of cases
         sys.stdout.write(json.dumps([entry.model_dump(mode="json", exclude={"history"}) for entry in found], indent=2, ensure_ascii=False) + "\n")
         return
@@ -135,8 +135,8 @@ def cases(wanted: str, output_format: str, config: str | None) -> None:
     for column in ("account", "status", "urgency", "kind", "respond by", "next step", "subject"):
         table.add_column(column, overflow="fold")
     for entry in found:
-        table.add_row(entry.key, entry.source_name or "-", entry.status, entry.urgency, entry.kind, _due(entry, today) or "-",
-                      entry.next_steps[0] if entry.next_steps else "-", entry.subject[:60])
+        table.add_row(entry.key, entry.source_name or "-", entry.status, entry.urgency + (" REVIEW" if entry.needs_review else ""), entry.kind,
+                      _due(entry, today) or "-", entry.next_steps[0] if entry.next_steps else "-", entry.subject[:60])
     _console().print(table)
 
 

@@ -42,9 +42,11 @@ def _has_claim(cues: Counter, entities: Entities) -> bool:
 
 def _is_retraction(parsed: ParsedEmail, cues: Counter, sender: SenderProfile) -> bool:
     """A withdrawal written by the rights owner (not Amazon, not the seller asking for one)."""
-    if sender.amazon_domain or sender.quoted_amazon_notice or not _has(cues, "KIND_RETRACTION"):
-        return False  # a reply quoting Amazon's notice takes the notice's kind
+    if sender.amazon_domain or not _has(cues, "KIND_RETRACTION"):
+        return False
     to_retraction_desk = any(address.startswith("notice-retraction@") or address.startswith("patent-evaluation@") for address in parsed.to_addresses + parsed.cc_addresses)
+    if sender.quoted_amazon_notice and not to_retraction_desk:
+        return False  # a reply quoting Amazon's notice takes the notice's kind
     return to_retraction_desk or not _has(cues, "KIND_REPLY_TO_BRAND")
 
 
@@ -69,6 +71,14 @@ def _amazon_kind(cues: Counter, entities: Entities) -> str | None:
     return None
 
 
+def _is_amazon_information(parsed: ParsedEmail, cues: Counter, entities: Entities) -> bool:
+    """Amazon's non-enforcement mail: digests, policy announcements, marketing, acknowledgements, report outcomes.
+
+    Such mail names IP words and even ASINs or complaint IDs (the seller's own report), but acts on nothing of the seller's.
+    """
+    return _has(cues, "KIND_INFORMATIONAL") or (parsed.list_unsubscribe and not entities.asins)
+
+
 def _is_cease_and_desist(parsed: ParsedEmail, cues: Counter, entities: Entities, sender: SenderProfile) -> bool:
     """A rights owner, agent or law firm writing directly: asserts a right and demands action (or sues)."""
     if sender.amazon_domain or parsed.list_unsubscribe or _has(cues, "KIND_NEWSLETTER", "KIND_SOLICITATION", "KIND_REPLY_TO_BRAND"):
@@ -88,11 +98,24 @@ def decide_kind(parsed: ParsedEmail, entities: Entities, sender: SenderProfile, 
         return "retraction"
     if sender.amazon_notice:
         kind = _amazon_kind(cues, entities)
-        if kind and not (parsed.list_unsubscribe and kind in AMAZON_ENFORCEMENT_KINDS and not entities.asins):
+        if kind in AMAZON_ENFORCEMENT_KINDS and _is_amazon_information(parsed, cues, entities):
+            kind = None
+        if kind:
             return kind
     if _is_cease_and_desist(parsed, cues, entities, sender):
         return "cease_and_desist"
+    if _carries_notice(parsed, cues, entities, sender):
+        kind = _amazon_kind(cues, entities)
+        if kind in AMAZON_ENFORCEMENT_KINDS:
+            return kind
     return "other"
+
+
+def _carries_notice(parsed: ParsedEmail, cues: Counter, entities: Entities, sender: SenderProfile) -> bool:
+    """A notice pasted into someone's own mail (an internal thread, a question to a colleague): its identifiers and wording show it."""
+    if sender.amazon_domain or parsed.list_unsubscribe or _has(cues, "KIND_REPLY_TO_BRAND", "KIND_NEWSLETTER", "KIND_SOLICITATION", "KIND_INFORMATIONAL", "KIND_PHISHING_BAIT"):
+        return False
+    return bool(entities.complaint_ids and entities.asins) and _has(cues, "KIND_RELAYED", "KIND_REMOVAL")
 
 
 def claim_types(kind: str, entities: Entities) -> list[str]:

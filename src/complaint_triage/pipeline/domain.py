@@ -60,6 +60,7 @@ class UrgencyRules(BaseModel):
     high: dict[str, str]
     medium: dict[str, str]
     low: dict[str, str]
+    review: dict[str, str] = Field(default_factory=dict)
     settings: dict[str, int]
 
     @model_validator(mode="after")

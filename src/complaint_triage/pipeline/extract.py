@@ -16,6 +16,8 @@ from complaint_triage.pipeline.parse import normalise_text
 
 # Notices are short; a 10 MB body is a newsletter or an attack, and what matters is near the top.
 MAX_TEXT_CHARS = 200_000
+# Each language pack's function words carry this label and the pack's language code as their id.
+LANGUAGE_LABEL = "LANG"
 _LISTS = {
     "ASIN": "asins",
     "TRADEMARK": "trademarks",
@@ -84,7 +86,10 @@ def entities_from_doc(doc: Doc, notice_day: date | None) -> Entities:
     cues = Counter(span.label_ for span in doc.spans[CANDIDATES] if span.label_.startswith(("CLAIM_", "KIND_", "CUE_")))
     classes = sorted({int(t.text) for s in doc.spans[CANDIDATES] if s.label_ == "VAL_NICE_CLASS" for t in s if t.text.isdigit() and 1 <= int(t.text) <= 45})
     collected["emails"] = [e for e in collected["emails"] if e not in collected["contact_emails"]]
-    return Entities(**collected, deadline_days=days, nice_classes=classes, cues=dict(cues))
+    # Every pack pattern is evidence of its language, but "ASIN" reads the same in all of them.
+    languages = Counter(span.id_ for span in doc.spans[CANDIDATES] if span.id_ and span.label_ != "CUE_ASIN")
+    words = sum(1 for token in doc if token.is_alpha)
+    return Entities(**collected, deadline_days=days, nice_classes=classes, cues=dict(cues), languages=dict(languages), words=words)
 
 
 def _days(value: dict, notice_day: date | None) -> int | None:

@@ -36,18 +36,23 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), Non
 _FOLDING = re.compile(r"[ \t\r\n]+")
 _NOT_FORWARDS = ("multipart/report", "multipart/digest")
 _FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|wg|tr|rv|i|enc|転送)\s*[:：]", re.I)
-_FORWARD_SEPARATOR = re.compile(
-    r"^[ \t>]*(?:-{2,}\s*(?:forwarded message|original message|weitergeleitete nachricht|message transf[ée]r[ée]|"
-    r"mensaje reenviado|messaggio inoltrato|ursprüngliche nachricht|転送メッセージ)\s*-{2,}|begin forwarded message:)\s*$",
-    re.I | re.M,
-)
 _QUOTE_INTRO = re.compile(r"^\s*(on .{4,200} wrote:|am .{4,200} schrieb .{1,200}:|le .{4,200} a écrit\s*:|el .{4,200} escribió:|il .{4,200} ha scritto:)\s*$", re.I)
-_FORWARD_FIELD = re.compile(r"^\s*(from|von|de|da|date|datum|sent|gesendet|envoyé|enviado|inviato|subject|betreff|objet|asunto|oggetto|to|an|à|para|a|cc)\s*:\s*(.*)$", re.I)
-_FIELD_ROLE = {
-    "from": "from", "von": "from", "de": "from", "da": "from",
-    "date": "date", "datum": "date", "sent": "date", "gesendet": "date", "envoyé": "date", "enviado": "date", "inviato": "date",
-    "subject": "subject", "betreff": "subject", "objet": "subject", "asunto": "subject", "oggetto": "subject",
+_BLOCK_FIELD = re.compile(
+    r"^[ \t>*]*(from|von|de|da|van|od|från|kimden|差出人|sent|date|datum|data|fecha|tarih|gesendet|envoyé|enviado el|enviada em|enviado em|enviado|inviato|verzonden|"
+    r"wysłano|skickat|gönderildi|送信日時|subject|betreff|objet|asunto|oggetto|onderwerp|temat|ämne|konu|件名|assunto|"
+    r"to|an|à|para|a|aan|do|till|kime|宛先|cc)\*?\s*[:：]\*?\s*(.*)$",
+    re.I,
+)
+_BLOCK_ROLE = {
+    **dict.fromkeys(("from", "von", "de", "da", "van", "od", "från", "kimden", "差出人"), "from"),
+    **dict.fromkeys(("sent", "date", "datum", "data", "fecha", "tarih", "gesendet", "envoyé", "enviado el", "enviada em", "enviado em", "enviado", "inviato", "verzonden",
+                     "wysłano", "skickat", "gönderildi", "送信日時"), "date"),
+    **dict.fromkeys(("subject", "betreff", "objet", "asunto", "oggetto", "onderwerp", "temat", "ämne", "konu", "件名", "assunto"), "subject"),
+    **dict.fromkeys(("to", "an", "à", "para", "a", "aan", "do", "till", "kime", "宛先"), "to"),
+    "cc": "cc",
 }
+# An Amazon sender in a forwarded or pasted header block (the senders table is classify's; this only picks the block).
+_AMAZON_ADDRESS = re.compile(r"(?i)@(?:[\w-]+\.)*amazon\.(?:com\.[a-z]{2}|co\.[a-z]{2}|[a-z]{2,3})\b")
 
 
 def normalise_text(text: str) -> str:
@@ -362,40 +367,88 @@ def _forward_update(outer: ParsedEmail, notice_date: datetime | None) -> dict:
 
 
 def _unwrap_inline_forward(parsed: ParsedEmail) -> ParsedEmail:
-    """A 'Fwd:' mail with the notice below a separator is triaged as that notice."""
+    """A forward (any client's header block, with or without a separator line), or a pasted Amazon notice, is triaged as the notice.
+
+    The innermost header block is the original. Without a forward subject, only a block sent by Amazon
+    is unwrapped: a reply to a rights owner's letter stays the seller's reply.
+    """
     text = parsed.body_text
-    match = _FORWARD_SEPARATOR.search(text)
-    if not match or not _FORWARD_SUBJECT.match(parsed.subject):
+    blocks = header_blocks(text)
+    if not blocks:
         return parsed
-    fields, body = _forwarded_header_block(text[match.end():])
-    name, address = email.utils.parseaddr(fields.get("from", ""))
-    update = _forward_update(parsed, _loose_date(fields["date"]) if fields.get("date") else None)
+    block = blocks[-1]
+    sender = block.fields.get("from", "")
+    if not (_FORWARD_SUBJECT.match(parsed.subject) or _AMAZON_ADDRESS.search(sender)):
+        return parsed
+    name, address = email.utils.parseaddr(sender)
+    update = _forward_update(parsed, _loose_date(block.fields["date"]) if block.fields.get("date") else None)
+    envelope = [a for earlier in blocks[:-1] for a in earlier.addresses] + block.recipients + [parsed.from_address]
     update.update(
-        subject=fields.get("subject") or _FORWARD_SUBJECT.sub("", parsed.subject).strip(),
+        subject=block.fields.get("subject") or _FORWARD_SUBJECT.sub("", parsed.subject).strip(),
         from_name=name or parsed.from_name,
         from_address=(address or "").lower() or parsed.from_address,
-        body_text=body.strip(),
-        quoted_text="\n".join(filter(None, [parsed.quoted_text, text[: match.start()].strip()])),
+        body_text=text[block.end:].strip(),
+        quoted_text="\n".join(filter(None, [parsed.quoted_text, text[: blocks[0].start].strip()])),
+        to_addresses=list(dict.fromkeys(block.recipients + parsed.to_addresses)),
+        cc_addresses=list(dict.fromkeys(parsed.cc_addresses + [a for a in envelope if a and a != (address or "").lower()])),
     )
     if update["notice_date"] and update["notice_date"].tzinfo is None:
         update["notice_date"] = update["notice_date"].replace(tzinfo=(parsed.date.tzinfo if parsed.date else timezone.utc))
     return parsed.model_copy(update=update)
 
 
-def _forwarded_header_block(text: str) -> tuple[dict[str, str], str]:
-    """The 'From: / Date: / Subject:' lines right below a forward separator, and the rest."""
-    lines = text.lstrip("\n").split("\n")
-    fields: dict[str, str] = {}
-    index = 0
-    for index, line in enumerate(lines):
-        match = _FORWARD_FIELD.match(line)
-        if not match:
-            if line.strip() or fields:
-                break
-            continue
-        role = _FIELD_ROLE.get(match.group(1).lower())
-        if role and role not in fields:
-            fields[role] = match.group(2).strip()
-    else:
-        index = len(lines)
-    return fields, "\n".join(lines[index:])
+class HeaderBlock:
+    """One 'From: / Sent: / To: / Subject:' block a mail client wrote above a forwarded or quoted message."""
+
+    def __init__(self, start: int):
+        self.start, self.end = start, start
+        self.fields: dict[str, str] = {}
+        self.recipients: list[str] = []
+
+    @property
+    def addresses(self) -> list[str]:
+        """Every address the block names (sender and recipients)."""
+        return [a.lower() for _, a in email.utils.getaddresses([self.fields.get("from", "")]) if "@" in a] + self.recipients
+
+    def add(self, role: str, value: str) -> None:
+        if role in ("to", "cc"):
+            self.recipients += [a.lower() for _, a in email.utils.getaddresses([value]) if "@" in a]
+        elif role not in self.fields:
+            self.fields[role] = value.strip()
+
+    @property
+    def complete(self) -> bool:
+        """A sender and at least one more field: a real header block, not a 'From:' in prose."""
+        return bool(self.fields.get("from")) and len(set(self.fields) | ({"to"} if self.recipients else set())) >= 2
+
+
+def header_blocks(text: str) -> list[HeaderBlock]:
+    """The forwarded or quoted header blocks of a body, top to bottom (a separator line before one is skipped)."""
+    blocks: list[HeaderBlock] = []
+    current: HeaderBlock | None = None
+    last_role = None
+    offset = 0
+    for line in text.split("\n"):
+        match = _BLOCK_FIELD.match(line)
+        role = _BLOCK_ROLE.get(match.group(1).lower()) if match else None
+        if role:
+            if current is None or (role in current.fields and role != "to"):
+                current = _close(blocks, current, offset)
+                current = HeaderBlock(offset)
+            current.add(role, match.group(2))
+            last_role = role
+        elif current is not None and line.strip() and last_role in ("subject", "to", "cc") and len(line) < 120 and not current.complete:
+            current.fields[last_role] = current.fields.get(last_role, "") + " " + line.strip()  # a wrapped header line
+        elif current is not None:
+            current = _close(blocks, current, offset)
+            last_role = None
+        offset += len(line) + 1
+    _close(blocks, current, offset)
+    return blocks
+
+
+def _close(blocks: list[HeaderBlock], block: HeaderBlock | None, offset: int) -> None:
+    if block is not None and block.complete:
+        block.end = offset
+        blocks.append(block)
+    return None

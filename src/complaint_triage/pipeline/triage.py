@@ -21,6 +21,7 @@ from complaint_triage.records import Attachment, Entities, ParsedEmail, TriageRe
 from complaint_triage.pipeline.nlp.build import load_pipeline
 from complaint_triage.pipeline.headers import client_headers, header_text
 from complaint_triage.pipeline.parse import message_identity, normalise_text, parse_date_header, parse_email, usable_identity
+from complaint_triage.pipeline.review import raise_for_review, review
 from complaint_triage.pipeline.screen import ComplaintScreen
 from complaint_triage.pipeline.senders import SenderProfile, profile_sender
 from complaint_triage.settings import AttachmentSettings
@@ -81,12 +82,16 @@ class Triager:
         sender = sender or profile_sender(parsed, self.tables.senders)
         verdict = classify(parsed, entities, sender, self.tables)
         attachments = [item.record for item in read]
+        codes = review(parsed, entities, sender, verdict)
         checks = make_checks(verdict, parsed, entities, sender, self.tables)
         checks += filter(None, [attachment_check(attachments)])
-        reasons = review_reasons(verdict, parsed, entities, attachments)
-        if reasons and verdict.urgency == "low":  # design.md: a record that needs review is at least medium
-            verdict = verdict.model_copy(update={"urgency": "medium", "urgency_reasons": [self.tables.urgency.medium["needs_review"], *verdict.urgency_reasons]})
+        # Why a person should read it: the rules could not decide, or an attached letter could not be read.
+        review_texts = [self.tables.urgency.review[code] for code in codes] + review_reasons(verdict, parsed, entities, attachments)
+        verdict = raise_for_review(verdict, review_texts, self.tables)  # design.md: at least medium
         due = response_due(verdict, day, self.tables)
+        steps = next_steps(verdict, entities, checks, due, self.tables, seller_central_url(verdict, self.tables))
+        if review_texts:  # the reader's first step is to read it
+            steps = [f"Read this message yourself: {review_texts[0]}"] + steps
         complaint_only = {field: getattr(entities, field) if verdict.kind in COMPLAINT_KINDS else [] for field in _COMPLAINT_ONLY}
         return TriageRecord(
             message_id=parsed.message_id,
@@ -106,11 +111,11 @@ class Triager:
             urgency_reasons=verdict.urgency_reasons,
             deadline_days=verdict.deadline_days,
             response_due=due,
-            next_steps=next_steps(verdict, entities, checks, due, self.tables, seller_central_url(verdict, self.tables)),
+            next_steps=steps,
             checks=checks,
             links=lookup_links(verdict, entities, self.tables),
-            needs_review=bool(reasons),
-            review_reasons=reasons,
+            needs_review=bool(review_texts),
+            review_reasons=review_texts,
             attachments=attachments,
             forwarded_by=parsed.forwarded_by,
             in_reply_to=parsed.in_reply_to if parsed.in_reply_to and usable_identity(parsed.in_reply_to) else None,

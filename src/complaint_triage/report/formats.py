@@ -52,6 +52,11 @@ def _md_items(items: list[SummaryItem]) -> list[str]:
     return lines + [""]
 
 
+def _md_review(item: SummaryItem) -> list[str]:
+    lines = [f"- **[{item.urgency.upper()}] {_md_escape(item.subject or '(no subject)')}** from {_md_escape(item.sender)}"]
+    return lines + [f"  - {_md_escape(reason)}" for reason in item.review_reasons]
+
+
 def _md_trend(summary: DailySummary) -> list[str]:
     lines = ["| | Day | Previous 7 days | Daily average before |", "|---|---|---|---|"]
     for group, entries in summary.trend.items():
@@ -62,6 +67,7 @@ def _md_trend(summary: DailySummary) -> list[str]:
 def _md_body(summary: DailySummary, level: str) -> list[str]:
     counts = " · ".join(f"{name}: {n}" for name, n in summary.by_urgency.items())
     lines = [f"{summary.messages} messages. {counts}", ""]
+    lines += [f"{level} Needs review", ""] + ([line for i in summary.review for line in _md_review(i)] or ["Nothing."]) + [""]
     lines += [f"{level} Critical and high cases", ""] + ([line for case in summary.urgent_cases for line in _md_case(case)] or ["Nothing critical or high.", ""])
     lines += [f"{level} Due in the next {DUE_SOON_DAYS} days", ""] + _md_cases(summary.due_soon)
     lines += [f"{level} Overdue", ""] + _md_cases(summary.overdue)

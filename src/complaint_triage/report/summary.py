@@ -40,6 +40,8 @@ class SummaryItem(BaseModel):
     response_due: date | None
     checks: list[dict]
     next_steps: list[str]
+    needs_review: bool = False
+    review_reasons: list[str] = Field(default_factory=list)
     error: str | None = None
 
     @classmethod
@@ -47,7 +49,7 @@ class SummaryItem(BaseModel):
         """The key facts of a record."""
         data = record.to_json_dict()
         return cls(
-            **{k: data[k] for k in ("message_id", "source_name", "subject", "kind", "urgency", "urgency_reasons", "claim_types", "asins", "trademarks", "registration_numbers", "patent_numbers", "complaint_ids", "rights_owner_emails", "marketplace", "checks", "next_steps", "error")},
+            **{k: data[k] for k in ("message_id", "source_name", "subject", "kind", "urgency", "urgency_reasons", "claim_types", "asins", "trademarks", "registration_numbers", "patent_numbers", "complaint_ids", "rights_owner_emails", "marketplace", "checks", "next_steps", "needs_review", "review_reasons", "error")},
             received_at=record.received_at,
             sender=data["from"],
             response_due=record.response_due,
@@ -86,6 +88,7 @@ class DailySummary(BaseModel):
     previous_7_days: dict[str, int]
     trend: dict[str, dict[str, Trend]] = Field(default_factory=dict)
     urgent_cases: list[Case] = Field(default_factory=list)
+    review: list[SummaryItem] = Field(default_factory=list, description="the day's mail that needs a person's reading, shown first")
     items: list[SummaryItem]
     due_soon: list[Case]
     overdue: list[Case]
@@ -148,6 +151,7 @@ def build_summary(rows: list[dict], day: date, zone_name: str = "UTC", cases: li
         previous_7_days=_count(week, "urgency", URGENCIES),
         trend=_trend(today, week),
         urgent_cases=_urgent_cases(known, {r.message_id for r in today}),
+        review=[item(r) for r in today if r.needs_review and not r.error],
         items=[item(r) for r in today if not r.error],
         due_soon=[case for case in open_cases if day < case.response_due <= day + timedelta(days=DUE_SOON_DAYS)],
         overdue=[case for case in open_cases if case.overdue_on(day)],

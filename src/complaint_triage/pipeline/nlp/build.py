@@ -19,6 +19,7 @@ from complaint_triage.pipeline.nlp.vocabulary import add_vocabulary, recurring_c
 from complaint_triage.resources import config_dir, model_dir
 
 PIPELINE_NAME = "complaint_triage_ner"
+PACK_DIR = "lang"
 PATTERN_FILES = ("identifiers.jsonl", "cues.jsonl", "claims.jsonl", "kinds.jsonl", "deadlines.jsonl")
 VOCABULARY_FILE = "vocabulary.txt"
 
@@ -34,9 +35,15 @@ def _read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+def pack_paths(patterns_dir: Path) -> list[Path]:
+    """The language packs: lang/CODE.jsonl, one per language, in code order."""
+    return sorted((patterns_dir / PACK_DIR).glob("*.jsonl"))
+
+
 def read_patterns(patterns_dir: Path) -> list[dict]:
-    """Every span-ruler pattern of every JSONL file, in file order."""
-    return [row for name in PATTERN_FILES for row in _read_jsonl(patterns_dir / name)]
+    """Every span-ruler pattern of every JSONL file, in file order, then the language packs'."""
+    shared = [row for name in PATTERN_FILES for row in _read_jsonl(patterns_dir / name)]
+    return shared + [row for path in pack_paths(patterns_dir) for row in _read_jsonl(path)]
 
 
 def build_pipeline(patterns_dir: Path | None = None) -> Language:

@@ -95,6 +95,8 @@ def _words_after(doc: Doc, start: int) -> list[str]:
     for token in doc[index : index + _MAX_WORDS + 2]:
         if token.is_space or token.text in _BREAK or token.text in _QUOTES or token.text in _SYMBOLS:
             break
+        if words and token.text == "-" and doc[token.i - 1].whitespace_:
+            break  # 'NAME - office registration no.': a spaced hyphen ends the name, a joined one is part of it
         if words and token.lower_ in _STOP:
             break
         words.append(token.text)
