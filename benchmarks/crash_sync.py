@@ -36,8 +36,14 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--commit-seconds", type=float, default=1.0, help="The workers' [store] commit_seconds.")
-    parser.add_argument("--postgres", action="store_true", help="Store in a fresh schema on the test PostgreSQL instead of SQLite.")
+    parser.add_argument(
+        "--commit-seconds", type=float, default=1.0, help="The workers' [store] commit_seconds."
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="Store in a fresh schema on the test PostgreSQL instead of SQLite.",
+    )
     args = parser.parse_args()
     if not dovecot_available():
         raise SystemExit("needs dovecot-imapd, openssl and root (Dovecot drops to its own users)")
@@ -47,8 +53,19 @@ def main() -> None:
         user, tag = server.new_user(), f"crash{args.seed}"
         server.append(user, sample_messages(args.messages, tag))
         with tempfile.TemporaryDirectory() as scratch, store_url_for(args.postgres, Path(scratch)) as url:
-            print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; store: {'PostgreSQL' if args.postgres else 'SQLite'}; seed {args.seed}")
-            figures = crash_sync(server, user, {f"<{tag}-{n}@test.example>" for n in range(args.messages)}, url, Path(scratch), args.kills, args.seed, args.commit_seconds)
+            print(
+                f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; store: {'PostgreSQL' if args.postgres else 'SQLite'}; seed {args.seed}"
+            )
+            figures = crash_sync(
+                server,
+                user,
+                {f"<{tag}-{n}@test.example>" for n in range(args.messages)},
+                url,
+                Path(scratch),
+                args.kills,
+                args.seed,
+                args.commit_seconds,
+            )
     finally:
         server.destroy()
     print("\n".join(figures.lines()))

@@ -43,7 +43,17 @@ _WHY = {
     "other": "other",
 }
 # Headers whose presence means Python's parser found a header block: a failure on such input is unfair.
-_MAIL_HEADERS = ("from", "to", "subject", "date", "message-id", "received", "content-type", "mime-version", "return-path")
+_MAIL_HEADERS = (
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "received",
+    "content-type",
+    "mime-version",
+    "return-path",
+)
 
 
 @dataclass
@@ -137,9 +147,19 @@ def compare_fields(label: str, record: TriageRecord, message, tally: Tally) -> N
     expected_subject, expected_from = python_subject(message), python_from(message)
     raw_8bit = _has_raw_8bit_headers(message)
     if expected_subject is not None and _shown(record.subject) != expected_subject:
-        tally.differing.append((label, "Subject", record.subject, expected_subject, _why(record.subject, expected_subject, raw_8bit)))
+        tally.differing.append(
+            (
+                label,
+                "Subject",
+                record.subject,
+                expected_subject,
+                _why(record.subject, expected_subject, raw_8bit),
+            )
+        )
     if expected_from is not None and _shown(record.from_).lower() != expected_from.lower():
-        tally.differing.append((label, "From", record.from_, expected_from, _why(record.from_, expected_from, raw_8bit)))
+        tally.differing.append(
+            (label, "From", record.from_, expected_from, _why(record.from_, expected_from, raw_8bit))
+        )
 
 
 def _has_raw_8bit_headers(message) -> bool:
@@ -194,7 +214,11 @@ def run(directories: list[Path], against_outer: bool = False) -> tuple[Tally, in
         store = Store(f"sqlite:///{Path(scratch) / 'foreign.db'}")
         try:
             for directory in directories:
-                files = [directory] if directory.is_file() else sorted(p for p in directory.rglob("*") if p.is_file())
+                files = (
+                    [directory]
+                    if directory.is_file()
+                    else sorted(p for p in directory.rglob("*") if p.is_file())
+                )
                 for path in files:
                     for message in messages_of(path, tally):
                         triage_one(message, triager, store, tally)
@@ -220,16 +244,22 @@ def report(tally: Tally, records: int, slowest: int) -> None:
         print(f"  {kind:<22} {source}: {subject[:80]!r}")
     compared = "the forwarder's headers" if tally.against_outer else "the original they attach"
     print(f"unwrapped forwards  {tally.forwards} (compared with {compared})")
-    print(f"differing fields    {len(tally.differing)} (Subject {sum(d[1] == 'Subject' for d in tally.differing)}, "
-          f"From {sum(d[1] == 'From' for d in tally.differing)})")
+    print(
+        f"differing fields    {len(tally.differing)} (Subject {sum(d[1] == 'Subject' for d in tally.differing)}, "
+        f"From {sum(d[1] == 'From' for d in tally.differing)})"
+    )
     verdicts = Counter(why for *_fields, why in tally.differing)
     print("  " + ", ".join(f"{count} {_WHY[why]}" for why, count in verdicts.most_common()))
     for source, name, ours, python, why in tally.differing:
-        print(f"  {name:<7} {source}  ({_WHY[why]})\n      ours   {ours[:120]!r}\n      python {python[:120]!r}")
+        print(
+            f"  {name:<7} {source}  ({_WHY[why]})\n      ours   {ours[:120]!r}\n      python {python[:120]!r}"
+        )
     timings = sorted(tally.timings, reverse=True)
     over_cpu = sum(cpu > SLOW_SECONDS for cpu, _wall, _ in timings)
     over_wall = sum(wall > SLOW_SECONDS for _cpu, wall, _ in timings)
-    print(f"over {SLOW_SECONDS:g} s           {over_cpu} in CPU time, {over_wall} in wall time (the machine's load adds to the wall)")
+    print(
+        f"over {SLOW_SECONDS:g} s           {over_cpu} in CPU time, {over_wall} in wall time (the machine's load adds to the wall)"
+    )
     print("slowest (CPU s, wall s)")
     for cpu, wall, source in timings[:slowest]:
         print(f"  {cpu:7.3f} {wall:7.3f}  {source}")
@@ -241,7 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("directories", nargs="+", type=Path)
     options.add_argument("--slowest", type=int, default=5)
-    options.add_argument("--against-outer", action="store_true", help="set forwards against the forwarder's headers, not the original's")
+    options.add_argument(
+        "--against-outer",
+        action="store_true",
+        help="set forwards against the forwarder's headers, not the original's",
+    )
     args = options.parse_args(argv)
     tally, records = run(args.directories, args.against_outer)
     report(tally, records, args.slowest)

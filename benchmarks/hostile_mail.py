@@ -25,17 +25,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
-
-from complaint_triage.pipeline.triage import default_triager  # noqa: E402
-from complaint_triage.store import Store  # noqa: E402
-from complaint_triage.attachments.reading import read_all  # noqa: E402
-from complaint_triage.pipeline.triage import Triager  # noqa: E402
-from complaint_triage.testing.attachment_files import GENERATED_KINDS, generated_attachment, mail_with_attachment  # noqa: E402
-from complaint_triage.testing.hostile import hostile_messages, triage_and_store  # noqa: E402
+from complaint_triage.attachments.reading import read_all
+from complaint_triage.pipeline.triage import Triager, default_triager
+from complaint_triage.store import Store
+from complaint_triage.testing.attachment_files import (
+    GENERATED_KINDS,
+    generated_attachment,
+    mail_with_attachment,
+)
+from complaint_triage.testing.hostile import hostile_messages, triage_and_store
 
 HANG_SECONDS = 60
 ROUND = 500
@@ -80,7 +80,13 @@ def _keep(directory: Path | None, name: str, raw: bytes) -> None:
         (directory / f"{name}.eml").write_bytes(raw)
 
 
-def run(count: int, seed_value: int, stores: list[Store], keep: Path | None = None, slow_seconds: float = SLOW_SECONDS) -> Tally:
+def run(
+    count: int,
+    seed_value: int,
+    stores: list[Store],
+    keep: Path | None = None,
+    slow_seconds: float = SLOW_SECONDS,
+) -> Tally:
     """Triage and store COUNT generated messages, in rounds of ROUND; with KEEP, write the crashing, hanging and slow ones there.
 
     Hypothesis keeps a record of every example it generates within one run (its data tree), which
@@ -92,7 +98,16 @@ def run(count: int, seed_value: int, stores: list[Store], keep: Path | None = No
     started_run = time.perf_counter()
     signal.signal(signal.SIGALRM, _on_alarm)
     for round_number in range(0, count, ROUND):
-        _round(min(ROUND, count - round_number), seed_value * 100_003 + round_number, triager, stores, tally, keep, slow_seconds, started_run)
+        _round(
+            min(ROUND, count - round_number),
+            seed_value * 100_003 + round_number,
+            triager,
+            stores,
+            tally,
+            keep,
+            slow_seconds,
+            started_run,
+        )
     return tally
 
 
@@ -101,9 +116,24 @@ def _current_rss_mb() -> float:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
 
 
-def _round(count: int, seed_value: int, triager, stores: list[Store], tally: Tally, keep: Path | None, slow_seconds: float, started_run: float) -> None:
+def _round(
+    count: int,
+    seed_value: int,
+    triager,
+    stores: list[Store],
+    tally: Tally,
+    keep: Path | None,
+    slow_seconds: float,
+    started_run: float,
+) -> None:
     @seed(seed_value)
-    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(raw=hostile_messages())
     def one(raw: bytes) -> None:
         tally.messages += 1
@@ -116,7 +146,9 @@ def _round(count: int, seed_value: int, triager, stores: list[Store], tally: Tal
             _keep(keep, f"hang-{tally.messages}", raw)
             return
         except BaseException as exc:  # noqa: BLE001 - counting, not handling: every escape is a crash
-            tally.crashes.append(f"#{tally.messages} ({len(raw)} bytes): {type(exc).__name__}: {str(exc)[:200]}\n{traceback.format_exc(limit=-3)}")
+            tally.crashes.append(
+                f"#{tally.messages} ({len(raw)} bytes): {type(exc).__name__}: {str(exc)[:200]}\n{traceback.format_exc(limit=-3)}"
+            )
             _keep(keep, f"crash-{tally.messages}", raw)
             return
         finally:
@@ -134,7 +166,11 @@ def _round(count: int, seed_value: int, triager, stores: list[Store], tally: Tal
             tally.rss_after_warm_up_mb = _current_rss_mb()
         if tally.messages % 1000 == 0:
             tally.rss_samples.append(_current_rss_mb())
-            print(f"  ... {tally.messages} messages, {time.perf_counter() - started_run:.0f} s, RSS now {tally.rss_samples[-1]:.0f} MB, peak {_peak_rss_mb():.0f} MB", file=sys.stderr, flush=True)
+            print(
+                f"  ... {tally.messages} messages, {time.perf_counter() - started_run:.0f} s, RSS now {tally.rss_samples[-1]:.0f} MB, peak {_peak_rss_mb():.0f} MB",
+                file=sys.stderr,
+                flush=True,
+            )
 
     one()
 
@@ -154,7 +190,9 @@ def report(tally: Tally, seconds: float, backends: list[str], slow_seconds: floa
     print(f"slower than {slow_seconds:g} s:     {tally.slow}")
     print(f"slowest message:     {tally.slowest[0]:.2f} s ({tally.slowest[1]} bytes)")
     print(f"peak RSS:            {_peak_rss_mb():.0f} MB (the largest single message sets it)")
-    print(f"RSS after {ROUND} messages: {tally.rss_after_warm_up_mb:.0f} MB; every 1,000: {' '.join(f'{mb:.0f}' for mb in tally.rss_samples)} MB")
+    print(
+        f"RSS after {ROUND} messages: {tally.rss_after_warm_up_mb:.0f} MB; every 1,000: {' '.join(f'{mb:.0f}' for mb in tally.rss_samples)} MB"
+    )
 
 
 @dataclass
@@ -171,12 +209,14 @@ class AttachmentTally:
 
 def _timed_reader(reader, timings: list):
     """The sandboxed reader's read_one, timed from this side, with the child's own figures."""
+
     def read_one(data: bytes):
         reader.last_reply = {}
         started = time.perf_counter()
         extraction = reader.read_one(data)
         timings.append((time.perf_counter() - started, reader.last_reply.get("peak_kib"), extraction))
         return extraction
+
     return lambda attachments: read_all(attachments, read_one, reader.limits)
 
 
@@ -191,8 +231,11 @@ def run_attachments(count: int, seed_value: int, stores: list[Store]) -> Attachm
     rng, tally = random.Random(seed_value), AttachmentTally()
     for number in range(count):
         kind = GENERATED_KINDS[number % len(GENERATED_KINDS)]
-        raw = mail_with_attachment("Please see the attached letter on behalf of our client.", [(f"{number}.bin", "application/octet-stream", generated_attachment(rng, kind))],
-                                   message_id=f"<attachment-{seed_value}-{number}@bench.invalid>")
+        raw = mail_with_attachment(
+            "Please see the attached letter on behalf of our client.",
+            [(f"{number}.bin", "application/octet-stream", generated_attachment(rng, kind))],
+            message_id=f"<attachment-{seed_value}-{number}@bench.invalid>",
+        )
         if number == len(GENERATED_KINDS):  # every type once: the child started, bombs built
             tally.rss_mb = (_current_rss_mb(), 0.0)
         try:
@@ -205,7 +248,10 @@ def run_attachments(count: int, seed_value: int, stores: list[Store]) -> Attachm
         tally.seconds.setdefault(kind, []).append(seconds)
         if peak:
             tally.peaks.setdefault(kind, []).append(peak)
-        tally.worst = max(tally.worst, (seconds, kind, extraction.status + (f": {extraction.reason}" if extraction.reason else "")))
+        tally.worst = max(
+            tally.worst,
+            (seconds, kind, extraction.status + (f": {extraction.reason}" if extraction.reason else "")),
+        )
     tally.rss_mb = (tally.rss_mb[0], _current_rss_mb())
     return tally
 
@@ -219,9 +265,13 @@ def report_attachments(tally: AttachmentTally, seconds: float) -> None:
         ordered = sorted(values)
         peak = max(tally.peaks.get(kind, [0])) / 1024
         statuses = ", ".join(f"{status} {n}" for status, n in tally.statuses[kind].most_common())
-        print(f"  {kind:28} {len(values):4d} {ordered[len(ordered) // 2]:9.3f} {ordered[int(len(ordered) * 0.95)]:7.3f} {ordered[-1]:7.3f} {peak:8.0f}  {statuses}")
+        print(
+            f"  {kind:28} {len(values):4d} {ordered[len(ordered) // 2]:9.3f} {ordered[int(len(ordered) * 0.95)]:7.3f} {ordered[-1]:7.3f} {peak:8.0f}  {statuses}"
+        )
     print(f"  worst case: {tally.worst[0]:.2f} s, {tally.worst[1]} ({tally.worst[2]})")
-    print(f"  this process's RSS: {tally.rss_mb[0]:.0f} MB after one of each type, {tally.rss_mb[1]:.0f} MB at the end")
+    print(
+        f"  this process's RSS: {tally.rss_mb[0]:.0f} MB after one of each type, {tally.rss_mb[1]:.0f} MB at the end"
+    )
     for crash in tally.crashes[:10]:
         print("  crash " + crash)
 
@@ -230,11 +280,27 @@ def main() -> None:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--attachments", type=int, default=300, help="covering mails with one generated attachment each (0: none)")
+    parser.add_argument(
+        "--attachments",
+        type=int,
+        default=300,
+        help="covering mails with one generated attachment each (0: none)",
+    )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--postgres", metavar="URL", help="also store into this PostgreSQL database (its `messages` table is used)")
-    parser.add_argument("--slow-seconds", type=float, default=SLOW_SECONDS, help="count (and keep) messages slower than this")
-    parser.add_argument("--keep", type=Path, metavar="DIR", help="write crashing, hanging and slow messages to DIR as .eml files")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also store into this PostgreSQL database (its `messages` table is used)",
+    )
+    parser.add_argument(
+        "--slow-seconds", type=float, default=SLOW_SECONDS, help="count (and keep) messages slower than this"
+    )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="write crashing, hanging and slow messages to DIR as .eml files",
+    )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         stores = [Store(f"sqlite:///{Path(scratch) / 'hostile.db'}")]
@@ -242,7 +308,12 @@ def main() -> None:
             stores.append(Store(options.postgres))
         started = time.perf_counter()
         tally = run(options.messages, options.seed, stores, options.keep, options.slow_seconds)
-        report(tally, time.perf_counter() - started, [store.engine.dialect.name for store in stores], options.slow_seconds)
+        report(
+            tally,
+            time.perf_counter() - started,
+            [store.engine.dialect.name for store in stores],
+            options.slow_seconds,
+        )
         started = time.perf_counter()
         attachments = run_attachments(options.attachments, options.seed, stores)
         if options.attachments:

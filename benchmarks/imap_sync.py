@@ -32,16 +32,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from generate import generate  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 
 from complaint_triage.cli.common import freeze_startup_heap  # noqa: E402
 from complaint_triage.ingest import BATCH_SIZE  # noqa: E402
-from complaint_triage.records import TriageRecord  # noqa: E402
 from complaint_triage.pipeline.parse import message_identity  # noqa: E402
+from complaint_triage.records import TriageRecord  # noqa: E402
 from complaint_triage.service import Service  # noqa: E402
 from complaint_triage.settings import Settings  # noqa: E402
 from complaint_triage.store import Store  # noqa: E402
-from generate import generate  # noqa: E402
 from complaint_triage.testing.dovecot import PASSWORD, Dovecot, dovecot_available  # noqa: E402
 
 PASSWORD_ENV = "COMPLAINT_TRIAGE_BENCH_IMAP_PASSWORD"
@@ -55,11 +55,17 @@ _MESSAGE_ID = re.compile(rb"(?im)^message-id:[ \t]*(<[^>\r\n]{1,900}>)")
 class NoTriage:
     """Triage switched off: a minimal record with the store identity (the Message-ID, else a hash of the bytes)."""
 
-    def triage_bytes(self, raw: bytes, source: str = "<bytes>", source_name: str | None = None) -> TriageRecord:
+    def triage_bytes(
+        self, raw: bytes, source: str = "<bytes>", source_name: str | None = None
+    ) -> TriageRecord:
         """A record that says nothing but which message it is and where it came from."""
         header_end = raw.find(b"\r\n\r\n")
         found = _MESSAGE_ID.search(raw, 0, header_end if header_end >= 0 else len(raw))
-        return TriageRecord(message_id=message_identity(raw, found.group(1).decode("ascii", "replace") if found else None), source=source, source_name=source_name)
+        return TriageRecord(
+            message_id=message_identity(raw, found.group(1).decode("ascii", "replace") if found else None),
+            source=source,
+            source_name=source_name,
+        )
 
 
 def bare_fetch(server: Dovecot, user: str) -> int:
@@ -70,15 +76,26 @@ def bare_fetch(server: Dovecot, user: str) -> int:
     uids = client.search("ALL")
     fetched = 0
     for first in range(0, len(uids), CHUNK):
-        fetched += sum(len(data[b"BODY[]"]) for data in client.fetch(uids[first : first + CHUNK], ["BODY.PEEK[]"]).values())
+        fetched += sum(
+            len(data[b"BODY[]"])
+            for data in client.fetch(uids[first : first + CHUNK], ["BODY.PEEK[]"]).values()
+        )
     client.logout()
     return fetched
 
 
 def service_for(server: Dovecot, user: str, database: Path, triager=None) -> Service:
     """A service with one IMAP source on the mailbox and a fresh SQLite store."""
-    source = {"name": "bench", "type": "imap", "host": "127.0.0.1", "port": server.plain_port, "security": "none",
-              "username": user, "password_env": PASSWORD_ENV, "fetch_chunk": CHUNK}
+    source = {
+        "name": "bench",
+        "type": "imap",
+        "host": "127.0.0.1",
+        "port": server.plain_port,
+        "security": "none",
+        "username": user,
+        "password_env": PASSWORD_ENV,
+        "fetch_chunk": CHUNK,
+    }
     settings = Settings(sources=[source], store={"url": f"sqlite:///{database}"})
     service = Service(settings, store=Store(settings.store.url), triager=triager)
     freeze_startup_heap()  # as `complaint-triage run` does once the service is built
@@ -121,8 +138,18 @@ def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000, help="How many messages to deliver and sync.")
-    parser.add_argument("--rounds", type=int, default=5, help="Rounds of floor and ingestion, alternating; medians are printed.")
-    parser.add_argument("--pad-kib", type=int, default=0, help="Append this much filler to every message (the generated ones average 2 KiB; real notices with HTML are tens of KiB).")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="Rounds of floor and ingestion, alternating; medians are printed.",
+    )
+    parser.add_argument(
+        "--pad-kib",
+        type=int,
+        default=0,
+        help="Append this much filler to every message (the generated ones average 2 KiB; real notices with HTML are tens of KiB).",
+    )
     args = parser.parse_args()
     if not dovecot_available():
         raise SystemExit("needs dovecot-imapd, openssl and root (Dovecot drops to its own users)")
@@ -138,7 +165,14 @@ def main() -> None:
 
 def machine() -> str:
     """Cores, CPU model, Python and the load average, so that a figure can be read in context."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     return f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}"
 
 
@@ -147,7 +181,9 @@ def run(server: Dovecot, count: int, rounds: int, scratch: Path, pad_kib: int = 
     user = server.new_user()
     size = deliver(server, user, count, scratch, pad_kib)
     print(f"machine: {machine()}")
-    print(f"mail: {count} messages, {size / count / 1024:.1f} KiB average; fetch chunk {CHUNK}, commit batch {BATCH_SIZE}; medians of {rounds} rounds")
+    print(
+        f"mail: {count} messages, {size / count / 1024:.1f} KiB average; fetch chunk {CHUNK}, commit batch {BATCH_SIZE}; medians of {rounds} rounds"
+    )
     bare_fetch(server, user)  # warm Dovecot's index and cache and the page cache for everyone
     floors, ingestions = [], []
     for index in range(rounds):
@@ -155,7 +191,10 @@ def run(server: Dovecot, count: int, rounds: int, scratch: Path, pad_kib: int = 
         service = service_for(server, user, scratch / f"ingest{index}.db", NoTriage())
         ingestions.append(timed(poll_checked, service, count))
         service.close()
-    floor_rate, ingest_rate = show_rate("floor: bare imapclient UID FETCH BODY.PEEK[]", floors, count), show_rate("ingestion only (triage off)", ingestions, count)
+    floor_rate, ingest_rate = (
+        show_rate("floor: bare imapclient UID FETCH BODY.PEEK[]", floors, count),
+        show_rate("ingestion only (triage off)", ingestions, count),
+    )
     verdict = "met" if ingest_rate / floor_rate >= TARGET_RATIO else "NOT met"
     print(f"ingestion / floor: {ingest_rate / floor_rate:.2f}  (target {TARGET_RATIO}: {verdict})")
     service = service_for(server, user, scratch / "end-to-end.db", None if not pad_kib else NoTriage())
@@ -170,7 +209,9 @@ def show_rate(label: str, timings: list[tuple[float, float]], count: int) -> flo
     """Print one figure (median msg/s, microseconds and CPU microseconds per message, every round); return the msg/s."""
     wall, cpu = statistics.median(t[0] for t in timings), statistics.median(t[1] for t in timings)
     rounds = " ".join(f"{count / t[0]:.0f}" for t in timings)
-    print(f"{label:46s} {count / wall:7.0f} msg/s  {wall / count * 1e6:6.0f} us/msg  CPU {cpu / count * 1e6:5.0f} us/msg   rounds: {rounds}")
+    print(
+        f"{label:46s} {count / wall:7.0f} msg/s  {wall / count * 1e6:6.0f} us/msg  CPU {cpu / count * 1e6:5.0f} us/msg   rounds: {rounds}"
+    )
     return count / wall
 
 

@@ -46,23 +46,36 @@ def measure(raws: list[bytes], repeat: int) -> dict[str, float]:
     triager = default_triager()
     nlp, count = triager.nlp, len(raws)
     blank = spacy.blank("en").tokenizer
-    texts = ["\n".join(m.text_plain) or "\n".join(m.text_html) for m in (mailparser.parse_from_bytes(raw) for raw in raws)]
+    texts = [
+        "\n".join(m.text_plain) or "\n".join(m.text_html)
+        for m in (mailparser.parse_from_bytes(raw) for raw in raws)
+    ]
     parsed = [parse_email(raw) for raw in raws]
     ours = [extraction_text(p) for p in parsed]
     senders = [profile_sender(p, triager.tables.senders) for p in parsed]
-    screen = getattr(triager, "screen", None)  # absent in builds before the screen: everything is read in full
+    screen = getattr(
+        triager, "screen", None
+    )  # absent in builds before the screen: everything is read in full
     full = [text for text, sender in zip(ours, senders) if screen is None or screen.check(text, sender).full]
     steps = {
-        "floor: mail-parser": _best(repeat, count, lambda: [mailparser.parse_from_bytes(raw) for raw in raws]),
+        "floor: mail-parser": _best(
+            repeat, count, lambda: [mailparser.parse_from_bytes(raw) for raw in raws]
+        ),
         "floor: blank tokenizer": _best(repeat, count, lambda: [blank(text) for text in texts]),
         "our parse": _best(repeat, count, lambda: [parse_email(raw) for raw in raws]),
-        "screen": _best(repeat, count, lambda: [screen.check(t, s) for t, s in zip(ours, senders)]) if screen else 0.0,
+        "screen": _best(repeat, count, lambda: [screen.check(t, s) for t, s in zip(ours, senders)])
+        if screen
+        else 0.0,
         "share read in full": len(full) / count,
     }
     steps.update(_pipeline_steps(nlp, full, count, repeat))
     records = [triager.triage_bytes(raw) for raw in raws]
-    steps["triage in all (parse to record)"] = _best(repeat, count, lambda: [triager.triage_bytes(raw) for raw in raws])
-    steps["record to JSON"] = _best(repeat, count, lambda: [json.dumps(r.to_json_dict(), ensure_ascii=False) for r in records])
+    steps["triage in all (parse to record)"] = _best(
+        repeat, count, lambda: [triager.triage_bytes(raw) for raw in raws]
+    )
+    steps["record to JSON"] = _best(
+        repeat, count, lambda: [json.dumps(r.to_json_dict(), ensure_ascii=False) for r in records]
+    )
     return steps
 
 
@@ -77,6 +90,7 @@ def _pipeline_steps(nlp, texts: list[str], count: int, repeat: int) -> dict[str,
 
     steps["our tokenizer (in a memory zone)"] = _best(repeat, count, tokenise)
     for name, component in nlp.pipeline:
+
         def run(component=component, name=name):
             with nlp.memory_zone():
                 for text in texts:

@@ -55,7 +55,12 @@ def run_process(directory: Path, workers: int, database: Path) -> tuple[float, f
     """
     env = {**os.environ, "COMPLAINT_TRIAGE__STORE__URL": f"sqlite:///{database}"}
     start = time.perf_counter()
-    child = subprocess.Popen([*CLI, "process", str(directory), "--format", "jsonl", "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [*CLI, "process", str(directory), "--format", "jsonl", "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     peak_kib = 0
     while True:
         pid, status, usage = os.wait4(child.pid, os.WNOHANG)
@@ -83,13 +88,22 @@ def measure_mix(name: str, size: int, scratch: Path, workers: int) -> tuple[dict
     floor, floor_cpu = floor_rate(paths)
     wall, cpu, rss = run_process(directory, 1, scratch / f"{name}-one{size}.db")
     wall_w, _cpu_w, rss_w = run_process(directory, workers, scratch / f"{name}-many{size}.db")
-    return {"floor": floor, "ours": size / wall, "cpu_ratio": (size / cpu) / floor_cpu, "rss": rss, "ours_w": size / wall_w, "rss_w": rss_w}, paths
+    return {
+        "floor": floor,
+        "ours": size / wall,
+        "cpu_ratio": (size / cpu) / floor_cpu,
+        "rss": rss,
+        "ours_w": size / wall_w,
+        "rss_w": rss_w,
+    }, paths
 
 
 def _cells(figures: dict) -> str:
     ratio, speedup = figures["ours"] / figures["floor"], figures["ours_w"] / figures["ours"]
-    return (f"{figures['floor']:>7.0f} {figures['ours']:>6.0f} {ratio:>5.2f} {figures['cpu_ratio']:>5.2f} {figures['rss']:>6.0f}"
-            f" {figures['ours_w']:>6.0f} {speedup:>5.2f} {figures['rss_w']:>6.0f}")
+    return (
+        f"{figures['floor']:>7.0f} {figures['ours']:>6.0f} {ratio:>5.2f} {figures['cpu_ratio']:>5.2f} {figures['rss']:>6.0f}"
+        f" {figures['ours_w']:>6.0f} {speedup:>5.2f} {figures['rss_w']:>6.0f}"
+    )
 
 
 def main() -> None:
@@ -98,7 +112,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000])
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average at start {os.getloadavg()[0]:.2f}")
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average at start {os.getloadavg()[0]:.2f}"
+    )
     head = f"{'floor/s':>7} {'ours/s':>6} {'ratio':>5} {'cpu':>5} {'RSS MB':>6} {'w=' + str(args.workers) + '/s':>6} {'vs 1':>5} {'RSS MB':>6}"
     print(f"{'':>6} | {'complaint-only mail':^51} | {'inbox mix (90% everyday)':^51}")
     print(f"{'N':>6} | {head} | {head}")
@@ -106,10 +122,15 @@ def main() -> None:
         for size in args.sizes:
             notices, paths = measure_mix("notices", size, Path(scratch), args.workers)
             inbox, _ = measure_mix("inbox", size, Path(scratch), args.workers)
-            print(f"{size:>6} | {_cells(notices)} | {_cells(inbox)}  (load {os.getloadavg()[0]:.2f})", flush=True)
+            print(
+                f"{size:>6} | {_cells(notices)} | {_cells(inbox)}  (load {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
         help_start = min(cold_start("--help") for _ in range(3))
         cold = min(cold_start("process", str(paths[0]), "--no-store") for _ in range(3))
-    print(f"start of `--help`: {help_start:.2f} s; `process` on one message: {cold:.2f} s; load average at end {os.getloadavg()[0]:.2f}")
+    print(
+        f"start of `--help`: {help_start:.2f} s; `process` on one message: {cold:.2f} s; load average at end {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

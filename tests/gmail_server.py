@@ -123,26 +123,44 @@ class GmailHandler(BaseHTTPRequestHandler):
         self.state.requests.append((method, self.path))
         fault = self.state.take_fault(method, unquote(self.path))
         if fault is not None:
-            return self._json(fault.status, fault.body or {"error": {"code": fault.status, "message": "injected"}}, fault.headers)
+            return self._json(
+                fault.status,
+                fault.body or {"error": {"code": fault.status, "message": "injected"}},
+                fault.headers,
+            )
         parts = urlsplit(self.path)
         path, query = unquote(parts.path), {key: values[0] for key, values in parse_qs(parts.query).items()}
-        if path == "/auth":  # the consent page: the user says yes at once, and the browser goes back to the redirect URI
+        if (
+            path == "/auth"
+        ):  # the consent page: the user says yes at once, and the browser goes back to the redirect URI
             return self._consent(query)
         if path == "/token":
             return self._token({key: values[0] for key, values in parse_qs(body.decode()).items()})
         if self.headers.get("Authorization", "").removeprefix("Bearer ") not in self.state.tokens:
-            return self._json(401, {"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}})
+            return self._json(
+                401,
+                {
+                    "error": {
+                        "code": 401,
+                        "message": "Request had invalid authentication credentials.",
+                        "status": "UNAUTHENTICATED",
+                    }
+                },
+            )
         prefix = f"/gmail/v1/users/{USER}/"
         if not path.startswith(prefix):
             return self._json(404, {"error": {"code": 404, "message": "no such user"}})
-        self._api(method, path[len(prefix):].split("/"), query, json.loads(body) if body else {})
+        self._api(method, path[len(prefix) :].split("/"), query, json.loads(body) if body else {})
 
     def _consent(self, query: dict) -> None:
         code = f"4/code-{uuid.uuid4().hex[:8]}"
         with self.state.lock:
             self.state.codes[code] = query.get("code_challenge", "")
         self.send_response(302)
-        self.send_header("Location", f"{query['redirect_uri']}?state={query['state']}&code={code}&scope={query.get('scope', '')}")
+        self.send_header(
+            "Location",
+            f"{query['redirect_uri']}?state={query['state']}&code={code}&scope={query.get('scope', '')}",
+        )
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -150,26 +168,57 @@ class GmailHandler(BaseHTTPRequestHandler):
         state = self.state
         if form.get("grant_type") == "authorization_code":
             if form.get("code") not in state.codes or not form.get("code_verifier"):
-                return self._json(400, {"error": "invalid_grant", "error_description": "Malformed auth code."})
+                return self._json(
+                    400, {"error": "invalid_grant", "error_description": "Malformed auth code."}
+                )
             refresh = f"1//refresh-from-consent-{uuid.uuid4().hex[:6]}"
             state.refresh_tokens.add(refresh)
-            return self._json(200, {"access_token": state.issue(), "expires_in": 3599, "token_type": "Bearer", "refresh_token": refresh,
-                                    "scope": form.get("scope", "https://www.googleapis.com/auth/gmail.readonly")})
+            return self._json(
+                200,
+                {
+                    "access_token": state.issue(),
+                    "expires_in": 3599,
+                    "token_type": "Bearer",
+                    "refresh_token": refresh,
+                    "scope": form.get("scope", "https://www.googleapis.com/auth/gmail.readonly"),
+                },
+            )
         if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             try:
-                claims = jwt.decode(form["assertion"], state.public_key, algorithms=["RS256"], audience=GOOGLE_TOKEN_AUDIENCE)
+                claims = jwt.decode(
+                    form["assertion"], state.public_key, algorithms=["RS256"], audience=GOOGLE_TOKEN_AUDIENCE
+                )
             except jwt.PyJWTError as exc:
-                return self._json(400, {"error": "invalid_grant", "error_description": f"Invalid JWT Signature: {exc}"})
+                return self._json(
+                    400, {"error": "invalid_grant", "error_description": f"Invalid JWT Signature: {exc}"}
+                )
             if claims.get("sub") != USER:
-                return self._json(401, {"error": "unauthorized_client", "error_description": "Client is unauthorized to retrieve access tokens using this method."})
-            return self._json(200, {"access_token": state.issue(), "expires_in": 3599, "token_type": "Bearer"})
+                return self._json(
+                    401,
+                    {
+                        "error": "unauthorized_client",
+                        "error_description": "Client is unauthorized to retrieve access tokens using this method.",
+                    },
+                )
+            return self._json(
+                200, {"access_token": state.issue(), "expires_in": 3599, "token_type": "Bearer"}
+            )
         if form.get("grant_type") == "refresh_token":
             if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
-                return self._json(401, {"error": "invalid_client", "error_description": "The OAuth client was not found."})
+                return self._json(
+                    401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}
+                )
             if form.get("refresh_token") not in state.refresh_tokens:
-                return self._json(400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
+                return self._json(
+                    400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+                )
             state.scopes.append(form.get("scope", ""))
-            answer = {"access_token": state.issue(), "expires_in": 3599, "token_type": "Bearer", "scope": form.get("scope", "")}
+            answer = {
+                "access_token": state.issue(),
+                "expires_in": 3599,
+                "token_type": "Bearer",
+                "scope": form.get("scope", ""),
+            }
             if state.rotate_refresh_token:
                 rotated = f"1//refresh-token-{uuid.uuid4().hex[:8]}"
                 state.refresh_tokens = {rotated}
@@ -194,10 +243,14 @@ class GmailHandler(BaseHTTPRequestHandler):
             if pieces[0] == "messages" and len(pieces) >= 2:
                 message = state.messages.get(pieces[1])
                 if message is None:
-                    return self._json(404, {"error": {"code": 404, "message": "Requested entity was not found."}})
+                    return self._json(
+                        404, {"error": {"code": 404, "message": "Requested entity was not found."}}
+                    )
                 if len(pieces) == 2 and query.get("format") == "raw":
                     raw = base64.urlsafe_b64encode(message.raw).decode().rstrip("=")
-                    return self._json(200, {"id": message.gmail_id, "labelIds": sorted(message.labels), "raw": raw})
+                    return self._json(
+                        200, {"id": message.gmail_id, "labelIds": sorted(message.labels), "raw": raw}
+                    )
                 if pieces[2:] == ["modify"] and method == "POST":
                     message.labels |= set(body.get("addLabelIds", []))
                     message.labels -= set(body.get("removeLabelIds", []))
@@ -208,10 +261,16 @@ class GmailHandler(BaseHTTPRequestHandler):
     def _list(self, query: dict) -> None:
         state = self.state
         assert query.get("q") == "in:inbox", query
-        matching = [gmail_id for gmail_id in reversed(state.order) if "INBOX" in state.messages[gmail_id].labels]
+        matching = [
+            gmail_id for gmail_id in reversed(state.order) if "INBOX" in state.messages[gmail_id].labels
+        ]
         offset, size = int(query.get("pageToken", "0")), int(query.get("maxResults", "100"))
-        answer: dict = {"messages": [{"id": gmail_id, "threadId": gmail_id} for gmail_id in matching[offset:offset + size]],
-                        "resultSizeEstimate": len(matching)}
+        answer: dict = {
+            "messages": [
+                {"id": gmail_id, "threadId": gmail_id} for gmail_id in matching[offset : offset + size]
+            ],
+            "resultSizeEstimate": len(matching),
+        }
         if offset + size < len(matching):
             answer["nextPageToken"] = str(offset + size)
         self._json(200, answer)
@@ -220,13 +279,25 @@ class GmailHandler(BaseHTTPRequestHandler):
         state = self.state
         start = int(query["startHistoryId"])
         if start < state.oldest_history:
-            return self._json(404, {"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}})
+            return self._json(
+                404,
+                {"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}},
+            )
         label = query.get("labelId")
-        entries = [(h, m, labels) for h, m, labels in state.history if h > start and (label is None or label in labels)]
+        entries = [
+            (h, m, labels)
+            for h, m, labels in state.history
+            if h > start and (label is None or label in labels)
+        ]
         offset, size = int(query.get("pageToken", "0")), 100
-        page = entries[offset:offset + size]
-        answer: dict = {"history": [{"id": str(h), "messagesAdded": [{"message": {"id": m, "labelIds": labels}}]} for h, m, labels in page],
-                        "historyId": str(state.history_id)}
+        page = entries[offset : offset + size]
+        answer: dict = {
+            "history": [
+                {"id": str(h), "messagesAdded": [{"message": {"id": m, "labelIds": labels}}]}
+                for h, m, labels in page
+            ],
+            "historyId": str(state.history_id),
+        }
         if offset + size < len(entries):
             answer["nextPageToken"] = str(offset + size)
         self._json(200, answer)
@@ -274,28 +345,69 @@ class GmailServer:
         """A service account key file whose token_uri is this server (a fresh RSA key; the server checks its JWTs)."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.state.public_key = key.public_key()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
         path = self.directory / "service-account.json"
-        path.write_text(json.dumps({"type": "service_account", "project_id": "test", "private_key_id": "k1", "private_key": pem,
-                                    "client_email": "triage@test.iam.gserviceaccount.com", "client_id": "1", "token_uri": f"{self.url}/token"}))
+        path.write_text(
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": "test",
+                    "private_key_id": "k1",
+                    "private_key": pem,
+                    "client_email": "triage@test.iam.gserviceaccount.com",
+                    "client_id": "1",
+                    "token_uri": f"{self.url}/token",
+                }
+            )
+        )
         return path
 
     def token_file(self) -> Path:
         """An authorised-user token file, as the installed-app consent flow writes it."""
         path = self.directory / "gmail-token.json"
-        path.write_text(json.dumps({"type": "authorized_user", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                                    "refresh_token": REFRESH_TOKEN, "token_uri": f"{self.url}/token"}))
+        path.write_text(
+            json.dumps(
+                {
+                    "type": "authorized_user",
+                    "client_id": CLIENT_ID,
+                    "client_secret": CLIENT_SECRET,
+                    "refresh_token": REFRESH_TOKEN,
+                    "token_uri": f"{self.url}/token",
+                }
+            )
+        )
         path.chmod(0o600)
         return path
 
     def client_secrets_file(self) -> Path:
         """The installed app's client file, as the Google Cloud console downloads it."""
         path = self.directory / "client_secret.json"
-        path.write_text(json.dumps({"installed": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "auth_uri": f"{self.url}/auth",
-                                                  "token_uri": f"{self.url}/token", "redirect_uris": ["http://localhost"]}}))
+        path.write_text(
+            json.dumps(
+                {
+                    "installed": {
+                        "client_id": CLIENT_ID,
+                        "client_secret": CLIENT_SECRET,
+                        "auth_uri": f"{self.url}/auth",
+                        "token_uri": f"{self.url}/token",
+                        "redirect_uris": ["http://localhost"],
+                    }
+                }
+            )
+        )
         return path
 
     def source(self, **overrides) -> dict:
-        return {"name": "gmail", "type": "gmail", "user": USER, "gmail_url": f"{self.url}/gmail/v1", "ca_file": str(self.ca_file),
-                "token_uri": f"{self.url}/token",
-                "timeout_seconds": 10, "fetch_chunk": 50, **overrides}
+        return {
+            "name": "gmail",
+            "type": "gmail",
+            "user": USER,
+            "gmail_url": f"{self.url}/gmail/v1",
+            "ca_file": str(self.ca_file),
+            "token_uri": f"{self.url}/token",
+            "timeout_seconds": 10,
+            "fetch_chunk": 50,
+            **overrides,
+        }

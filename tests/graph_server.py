@@ -66,7 +66,9 @@ class GraphState:
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
         self.secret = CLIENT_SECRET
-        self.token_value: str | None = None  # issue this access token (an IMAP server's test password) instead of a fresh one
+        self.token_value: str | None = (
+            None  # issue this access token (an IMAP server's test password) instead of a fresh one
+        )
         self.scopes: list[str] = []  # the scope of every token request
 
     def deliver(self, raws: list[bytes], folder: str = "inbox") -> list[str]:
@@ -126,43 +128,74 @@ class GraphHandler(BaseHTTPRequestHandler):
         self.state.requests.append((method, self.path))
         fault = self.state.take_fault(method, unquote(self.path))
         if fault is not None:
-            return self._json(fault.status, fault.body or {"error": {"code": "Fault", "message": "injected"}}, fault.headers)
+            return self._json(
+                fault.status, fault.body or {"error": {"code": "Fault", "message": "injected"}}, fault.headers
+            )
         parts = urlsplit(self.path)
         path, query = unquote(parts.path), parse_qs(parts.query)
         if path.startswith(f"/{TENANT}/"):
             return self._identity(method, path, body)
         token = self.headers.get("Authorization", "").removeprefix("Bearer ")
         if token not in self.state.tokens:
-            return self._json(401, {"error": {"code": "InvalidAuthenticationToken", "message": "Access token has expired or is not yet valid."}})
+            return self._json(
+                401,
+                {
+                    "error": {
+                        "code": "InvalidAuthenticationToken",
+                        "message": "Access token has expired or is not yet valid.",
+                    }
+                },
+            )
         prefix = f"/v1.0/users/{MAILBOX}/"
         if not path.startswith(prefix):
             return self._json(404, {"error": {"code": "ErrorInvalidUser", "message": "mailbox not found"}})
-        self._mail(method, path[len(prefix):], query, json.loads(body) if body else {})
+        self._mail(method, path[len(prefix) :], query, json.loads(body) if body else {})
 
     # -- identity --------------------------------------------------------------------------
 
     def _identity(self, method: str, path: str, body: bytes) -> None:
         base = f"https://{self.headers['Host']}/{TENANT}"
         if method == "GET" and path.endswith("/v2.0/.well-known/openid-configuration"):
-            return self._json(200, {"authorization_endpoint": f"{base}/oauth2/v2.0/authorize", "token_endpoint": f"{base}/oauth2/v2.0/token",
-                                    "issuer": f"{base}/v2.0"})
+            return self._json(
+                200,
+                {
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                    "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "issuer": f"{base}/v2.0",
+                },
+            )
         if method == "POST" and path.endswith("/oauth2/v2.0/token"):
             form = {key: values[0] for key, values in parse_qs(body.decode()).items()}
             if form.get("client_id") != CLIENT_ID or form.get("client_secret") != self.state.secret:
-                return self._json(401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.\r\nTrace ID: x"})
+                return self._json(
+                    401,
+                    {
+                        "error": "invalid_client",
+                        "error_description": "AADSTS7000215: Invalid client secret provided.\r\nTrace ID: x",
+                    },
+                )
             with self.state.lock:
                 self.state.tokens_issued += 1
                 self.state.scopes.append(form.get("scope", ""))
-                token = self.state.token_value or f"graph-token-{self.state.tokens_issued}-{uuid.uuid4().hex[:6]}"
+                token = (
+                    self.state.token_value or f"graph-token-{self.state.tokens_issued}-{uuid.uuid4().hex[:6]}"
+                )
                 self.state.tokens.add(token)
-            return self._json(200, {"token_type": "Bearer", "expires_in": self.state.token_lifetime, "access_token": token})
+            return self._json(
+                200, {"token_type": "Bearer", "expires_in": self.state.token_lifetime, "access_token": token}
+            )
         self._json(404, {"error": "not_found"})
 
     # -- mail ------------------------------------------------------------------------------
 
     def _mail(self, method: str, path: str, query: dict, body: dict) -> None:
         pieces = path.split("/")
-        if method == "GET" and len(pieces) == 4 and pieces[0] == "mailFolders" and pieces[2:] == ["messages", "delta"]:
+        if (
+            method == "GET"
+            and len(pieces) == 4
+            and pieces[0] == "mailFolders"
+            and pieces[2:] == ["messages", "delta"]
+        ):
             return self._delta(pieces[1], query)
         if pieces[0] == "mailFolders" and len(pieces) == 1:
             return self._folders(method, query, body)
@@ -175,8 +208,17 @@ class GraphHandler(BaseHTTPRequestHandler):
             name = body["displayName"]
             self.state.folders.setdefault(name, f"folder-{uuid.uuid4().hex[:8]}")
             return self._json(201, {"id": self.state.folders[name], "displayName": name})
-        wanted = query.get("$filter", [""])[0].removeprefix("displayName eq '").removesuffix("'").replace("''", "'")
-        found = [{"id": folder_id, "displayName": name} for name, folder_id in self.state.folders.items() if name == wanted]
+        wanted = (
+            query.get("$filter", [""])[0]
+            .removeprefix("displayName eq '")
+            .removesuffix("'")
+            .replace("''", "'")
+        )
+        found = [
+            {"id": folder_id, "displayName": name}
+            for name, folder_id in self.state.folders.items()
+            if name == wanted
+        ]
         self._json(200, {"value": found})
 
     def _delta(self, folder: str, query: dict) -> None:
@@ -185,15 +227,29 @@ class GraphHandler(BaseHTTPRequestHandler):
             since, upto, offset = (int(part) for part in query["$skiptoken"][0].split("."))
         else:
             since = int(query.get("$deltatoken", ["0"])[0])
-            if "$deltatoken" in query and state.known_delta_tokens is not None and since not in state.known_delta_tokens:
-                return self._json(410, {"error": {"code": "syncStateNotFound", "message": "The sync state was not found."}})
+            if (
+                "$deltatoken" in query
+                and state.known_delta_tokens is not None
+                and since not in state.known_delta_tokens
+            ):
+                return self._json(
+                    410, {"error": {"code": "syncStateNotFound", "message": "The sync state was not found."}}
+                )
             upto, offset = state.version, 0
         with state.lock:
-            changed = sorted((m for m in state.messages.values() if m.folder == folder and since < m.version <= upto), key=lambda m: m.version)
+            changed = sorted(
+                (m for m in state.messages.values() if m.folder == folder and since < m.version <= upto),
+                key=lambda m: m.version,
+            )
         size = int(self.headers.get("Prefer", "odata.maxpagesize=10").split("=")[-1])
-        page = changed[offset:offset + size]
+        page = changed[offset : offset + size]
         base = f"https://{self.headers['Host']}/v1.0/users/{MAILBOX}/mailFolders/{folder}/messages/delta"
-        value = [{"id": m.graph_id, "@removed": {"reason": "deleted"}} if m.removed else {"id": m.graph_id, "isRead": m.is_read} for m in page]
+        value = [
+            {"id": m.graph_id, "@removed": {"reason": "deleted"}}
+            if m.removed
+            else {"id": m.graph_id, "isRead": m.is_read}
+            for m in page
+        ]
         answer: dict = {"value": value}
         if offset + size < len(changed):
             answer["@odata.nextLink"] = f"{base}?$skiptoken={since}.{upto}.{offset + size}"
@@ -221,7 +277,9 @@ class GraphHandler(BaseHTTPRequestHandler):
                 state.version += 1
                 message.removed, message.version = True, state.version
                 state.version += 1
-                moved = StoredMessage(f"AAMk{uuid.uuid4().hex}", message.raw, target, state.version, message.is_read)
+                moved = StoredMessage(
+                    f"AAMk{uuid.uuid4().hex}", message.raw, target, state.version, message.is_read
+                )
                 state.messages[moved.graph_id] = moved
                 return self._json(201, {"id": moved.graph_id, "parentFolderId": target})
         self._json(405, {"error": {"code": "MethodNotAllowed", "message": method}})
@@ -275,6 +333,17 @@ class GraphServer:
 
     def source(self, **overrides) -> dict:
         """A [[sources]] entry for this server's mailbox (the client secret from GRAPH_CLIENT_SECRET)."""
-        return {"name": "m365", "type": "graph", "tenant_id": TENANT, "client_id": CLIENT_ID, "client_secret_env": "GRAPH_CLIENT_SECRET",
-                "mailbox": MAILBOX, "authority_host": self.url, "graph_url": f"{self.url}/v1.0", "ca_file": str(self.ca_file),
-                "timeout_seconds": 10, "fetch_chunk": 50, **overrides}
+        return {
+            "name": "m365",
+            "type": "graph",
+            "tenant_id": TENANT,
+            "client_id": CLIENT_ID,
+            "client_secret_env": "GRAPH_CLIENT_SECRET",
+            "mailbox": MAILBOX,
+            "authority_host": self.url,
+            "graph_url": f"{self.url}/v1.0",
+            "ca_file": str(self.ca_file),
+            "timeout_seconds": 10,
+            "fetch_chunk": 50,
+            **overrides,
+        }

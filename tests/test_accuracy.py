@@ -12,8 +12,13 @@ from complaint_triage.evaluate import evaluate, fixture_pairs
 from tests.conftest import FIXTURES
 
 TARGETS = {
-    "asins": 0.97, "complaint_ids": 0.97, "rights_owner_emails": 0.97, "claim_types": 0.97,
-    "trademarks": 0.93, "registration_numbers": 0.93, "patent_numbers": 0.93,
+    "asins": 0.97,
+    "complaint_ids": 0.97,
+    "rights_owner_emails": 0.97,
+    "claim_types": 0.97,
+    "trademarks": 0.93,
+    "registration_numbers": 0.93,
+    "patent_numbers": 0.93,
 }
 
 
@@ -53,8 +58,12 @@ def test_blind_batches_are_annotated_and_parse(triager):
 
 # The targets on the whole annotated corpus: the tuned fixtures and every blind batch.
 WHOLE_CORPUS_F1 = {
-    "asins": 0.95, "complaint_ids": 0.95, "rights_owner_emails": 0.95, "claim_types": 0.95,
-    "trademarks": 0.90, "registration_numbers": 0.90,
+    "asins": 0.95,
+    "complaint_ids": 0.95,
+    "rights_owner_emails": 0.95,
+    "claim_types": 0.95,
+    "trademarks": 0.90,
+    "registration_numbers": 0.90,
 }
 
 
@@ -65,7 +74,9 @@ def whole_corpus(triager):
 
 @pytest.mark.parametrize("field", sorted(WHOLE_CORPUS_F1))
 def test_whole_corpus_field_f1_meets_target(whole_corpus, field):
-    assert whole_corpus.fields[field].f1 >= WHOLE_CORPUS_F1[field], [d for d in whole_corpus.disagreements if d.field == field]
+    assert whole_corpus.fields[field].f1 >= WHOLE_CORPUS_F1[field], [
+        d for d in whole_corpus.disagreements if d.field == field
+    ]
 
 
 def test_whole_corpus_complaint_precision_recall_and_no_silent_miss(whole_corpus):
@@ -75,7 +86,9 @@ def test_whole_corpus_complaint_precision_recall_and_no_silent_miss(whole_corpus
 
 def test_whole_corpus_kind_and_urgency_accuracy(whole_corpus):
     assert whole_corpus.accuracy["kind"] >= 0.90, [d for d in whole_corpus.disagreements if d.field == "kind"]
-    assert whole_corpus.accuracy["urgency"] >= 0.90, [d for d in whole_corpus.disagreements if d.field == "urgency"]
+    assert whole_corpus.accuracy["urgency"] >= 0.90, [
+        d for d in whole_corpus.disagreements if d.field == "urgency"
+    ]
 
 
 def test_whole_corpus_is_large(whole_corpus):

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -20,11 +17,7 @@ from complaint_triage.ingest import ingest
 from complaint_triage.records import RawMessage
 from complaint_triage.settings import AlertSettings, Settings
 from complaint_triage.store.tables import alerts as alerts_table
-from tests.conftest import FIXTURES, require_module, require_service
-from complaint_triage.testing.dovecot import make_certificates
-
-SMTP_PASSWORD = "smtp-pw-5c1f0e77a9"
-WEBHOOK_TOKEN = "T000/B000/hook-token-e93a41"
+from tests.conftest import FIXTURES, SMTP_PASSWORD, WEBHOOK_TOKEN, require_module, require_service  # noqa: F401
 
 
 def _dated(name: str, when: datetime) -> bytes:
@@ -38,89 +31,28 @@ OTHER_CRITICAL = "en-10-inauthentic-invoices-365-test-buy.eml"
 HIGH = "en-01-trademark-removal-plain.eml"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory):
-    require_service(shutil.which("openssl") is not None, "openssl")
-    directory = tmp_path_factory.mktemp("certs")
-    make_certificates(directory)
-    return directory
-
-
-@pytest.fixture
-def smtp_server(certificates):
-    """aiosmtpd on loopback that insists on STARTTLS before AUTH, and keeps what it receives."""
-    controller_module = require_module("aiosmtpd.controller", "aiosmtpd (the test SMTP server)")
-    from aiosmtpd.smtp import AuthResult, LoginPassword
-    import ssl
-
-    received: list[bytes] = []
-
-    class Keep:
-        async def handle_DATA(self, server, session, envelope):
-            received.append(envelope.content)
-            return "250 OK"
-
-    def authenticator(server, session, envelope, mechanism, auth_data):
-        ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"alerts@shop.example" and auth_data.password == SMTP_PASSWORD.encode()
-        return AuthResult(success=ok)
-
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(certificates / "server.crt", certificates / "server.key")
-    port = _free_port()
-    controller = controller_module.Controller(Keep(), hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
-                                              authenticator=authenticator, auth_require_tls=True, auth_exclude_mechanism=["CRAM-MD5"])
-    controller.start()
-    yield port, received
-    controller.stop()
-
-
-class Hook(BaseHTTPRequestHandler):
-    """Answers POSTs with the status the test sets; keeps the JSON bodies."""
-
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        server = self.server
-        server.requests.append((self.path, json.loads(body)))
-        status = server.statuses.pop(0) if server.statuses else 200
-        self.send_response(status)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def webhook():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    server.requests, server.statuses = [], []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-
-
-@pytest.fixture
-def secrets_env(monkeypatch, webhook):
-    monkeypatch.setenv("ALERT_SMTP_PASSWORD", SMTP_PASSWORD)
-    monkeypatch.setenv("ALERT_WEBHOOK_URL", f"http://127.0.0.1:{webhook.server_port}/services/{WEBHOOK_TOKEN}")
-
-
 def _settings(smtp_port: int | None = None, ca_file=None, **extra) -> AlertSettings:
     data = {"webhook": {"url_env": "ALERT_WEBHOOK_URL"}, **extra}
     if smtp_port is not None:
-        data["email"] = {"host": "127.0.0.1", "port": smtp_port, "security": "starttls", "ca_file": str(ca_file) if ca_file else None,
-                         "username": "alerts@shop.example", "password_env": "ALERT_SMTP_PASSWORD", "sender": "alerts@shop.example", "to": ["ops@shop.example"]}
+        data["email"] = {
+            "host": "127.0.0.1",
+            "port": smtp_port,
+            "security": "starttls",
+            "ca_file": str(ca_file) if ca_file else None,
+            "username": "alerts@shop.example",
+            "password_env": "ALERT_SMTP_PASSWORD",
+            "sender": "alerts@shop.example",
+            "to": ["ops@shop.example"],
+        }
     return AlertSettings.model_validate(data)
 
 
 def _store_mail(store, triager, *raws: bytes) -> None:
-    ingest([RawMessage(raw=raw, source=f"m{n}", source_name="seller-a") for n, raw in enumerate(raws)], triager, store)
+    ingest(
+        [RawMessage(raw=raw, source=f"m{n}", source_name="seller-a") for n, raw in enumerate(raws)],
+        triager,
+        store,
+    )
 
 
 def _rows(store) -> list:
@@ -128,7 +60,9 @@ def _rows(store) -> list:
         return connection.execute(alerts_table.select().order_by(alerts_table.c.channel)).all()
 
 
-def test_a_new_critical_case_is_announced_once_by_email_and_webhook(fresh_store, triager, smtp_server, webhook, certificates, secrets_env):
+def test_a_new_critical_case_is_announced_once_by_email_and_webhook(
+    fresh_store, triager, smtp_server, webhook, certificates, secrets_env
+):
     port, received = smtp_server
     now = datetime.now(timezone.utc)
     raw = _dated(CRITICAL, now - timedelta(hours=1))
@@ -142,7 +76,11 @@ def test_a_new_critical_case_is_announced_once_by_email_and_webhook(fresh_store,
     assert mail["Subject"].startswith("[CRITICAL]") and "B0" in mail["Subject"]
     assert "Next steps:" in mail.get_payload(decode=True).decode()
     path, payload = webhook.requests[0]
-    assert path.endswith(WEBHOOK_TOKEN) and payload["urgency"] == "critical" and payload["text"].startswith("[CRITICAL]")
+    assert (
+        path.endswith(WEBHOOK_TOKEN)
+        and payload["urgency"] == "critical"
+        and payload["text"].startswith("[CRITICAL]")
+    )
 
     alerts.dispatch(fresh_store, settings)
     _store_mail(fresh_store, triager, raw)  # re-processing the same notice
@@ -159,7 +97,9 @@ def test_high_cases_only_when_configured_and_old_mail_never(fresh_store, triager
     assert len(sent) == 1 and webhook.requests[0][1]["urgency"] == "high"
 
 
-def test_a_failed_delivery_is_recorded_retried_later_and_then_given_up(fresh_store, triager, webhook, secrets_env):
+def test_a_failed_delivery_is_recorded_retried_later_and_then_given_up(
+    fresh_store, triager, webhook, secrets_env
+):
     _store_mail(fresh_store, triager, _dated(CRITICAL, datetime.now(timezone.utc)))
     webhook.statuses = [500, 503]
     settings = _settings(attempts_per_run=2, max_attempts=3)
@@ -179,7 +119,9 @@ def test_a_failed_delivery_is_recorded_retried_later_and_then_given_up(fresh_sto
     assert len(webhook.requests) == 3 + 3 * 2  # 3 runs of 2 tries, then no more
 
 
-def test_tls_is_verified_and_no_secret_reaches_the_store_or_the_log(fresh_store, triager, smtp_server, secrets_env, caplog):
+def test_tls_is_verified_and_no_secret_reaches_the_store_or_the_log(
+    fresh_store, triager, smtp_server, secrets_env, caplog
+):
     port, received = smtp_server
     _store_mail(fresh_store, triager, _dated(CRITICAL, datetime.now(timezone.utc)))
     result = alerts.dispatch(fresh_store, _settings(port, ca_file=None).model_copy(update={"webhook": None}))
@@ -194,7 +136,10 @@ def test_a_missing_secret_is_one_clear_error(fresh_store, triager, monkeypatch, 
     monkeypatch.delenv("ALERT_WEBHOOK_URL", raising=False)
     _store_mail(fresh_store, triager, _dated(CRITICAL, datetime.now(timezone.utc)))
     alerts.dispatch(fresh_store, _settings())
-    assert _rows(fresh_store)[0].last_error == "alerts.webhook: environment variable ALERT_WEBHOOK_URL is not set"
+    assert (
+        _rows(fresh_store)[0].last_error
+        == "alerts.webhook: environment variable ALERT_WEBHOOK_URL is not set"
+    )
 
 
 def test_the_running_service_announces_after_a_poll(tmp_path, triager, webhook, secrets_env):
@@ -203,12 +148,14 @@ def test_the_running_service_announces_after_a_poll(tmp_path, triager, webhook, 
     mail_dir = tmp_path / "mail"
     mail_dir.mkdir()
     (mail_dir / "critical.eml").write_bytes(_dated(CRITICAL, datetime.now(timezone.utc)))
-    settings = Settings.model_validate({
-        "store": {"url": f"sqlite:///{tmp_path / 's.db'}"},
-        "sources": [{"name": "saved", "type": "directory", "path": str(mail_dir)}],
-        "schedule": {"poll_every": "1h"},
-        "alerts": {"webhook": {"url_env": "ALERT_WEBHOOK_URL"}},
-    })
+    settings = Settings.model_validate(
+        {
+            "store": {"url": f"sqlite:///{tmp_path / 's.db'}"},
+            "sources": [{"name": "saved", "type": "directory", "path": str(mail_dir)}],
+            "schedule": {"poll_every": "1h"},
+            "alerts": {"webhook": {"url_env": "ALERT_WEBHOOK_URL"}},
+        }
+    )
     service = Service(settings, triager=triager)
     runner = threading.Thread(target=service.run, daemon=True)
     runner.start()
@@ -224,9 +171,14 @@ def test_the_running_service_announces_after_a_poll(tmp_path, triager, webhook, 
     assert not runner.is_alive()
 
 
-@pytest.mark.parametrize("section", [{"webhook": {"url": "https://hooks.example/T0/B0/x"}},
-                                     {"email": {"host": "smtp.example.com", "sender": "a@x", "to": ["b@x"], "password": "p"}},
-                                     {"email": {"host": "smtp.example.com", "sender": "a@x", "to": ["b@x"], "security": "none"}}])
+@pytest.mark.parametrize(
+    "section",
+    [
+        {"webhook": {"url": "https://hooks.example/T0/B0/x"}},
+        {"email": {"host": "smtp.example.com", "sender": "a@x", "to": ["b@x"], "password": "p"}},
+        {"email": {"host": "smtp.example.com", "sender": "a@x", "to": ["b@x"], "security": "none"}},
+    ],
+)
 def test_a_config_with_a_secret_or_cleartext_to_a_remote_host_is_refused(section):
     from pydantic import ValidationError
 

@@ -68,7 +68,11 @@ LETTERS = {
     "de.pdf": (lambda: pdf_bytes([CD_LETTER_DE]), "pdf", "strafbewehrte Unterlassungserklärung"),
     "en.docx": (lambda: docx_bytes(CD_LETTER_EN), "docx", "within seven (7) days"),
     "de.docx": (lambda: docx_bytes(CD_LETTER_DE), "docx", "Markenrechtsverletzung gemäß Art. 9 UMV"),
-    "apex.pdf": (lambda: pdf_bytes([APEX_AGREEMENT, "Exhibit 2: Seller-Supplied Information"]), "pdf", "U.S. Patent No. 11,906,218"),
+    "apex.pdf": (
+        lambda: pdf_bytes([APEX_AGREEMENT, "Exhibit 2: Seller-Supplied Information"]),
+        "pdf",
+        "U.S. Patent No. 11,906,218",
+    ),
 }
 
 
@@ -83,13 +87,20 @@ def test_letters_are_read(reader, name):
 
 def test_type_is_sniffed_from_the_bytes_not_the_name(attachment_triager):
     ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600
-    raw = mail_with_attachment("Please see the attached letters.", [
-        ("letter.docx", "application/msword", pdf_bytes([CD_LETTER_EN])),
-        ("scan.pdf", PDF, b"\x89PNG\r\n\x1a\n" + b"\x00" * 64),
-        ("old.doc", "application/msword", ole),
-    ])
+    raw = mail_with_attachment(
+        "Please see the attached letters.",
+        [
+            ("letter.docx", "application/msword", pdf_bytes([CD_LETTER_EN])),
+            ("scan.pdf", PDF, b"\x89PNG\r\n\x1a\n" + b"\x00" * 64),
+            ("old.doc", "application/msword", ole),
+        ],
+    )
     entries = attachment_triager.triage_bytes(raw).attachments
-    assert [(e.name, e.type, e.status) for e in entries] == [("letter.docx", "pdf", "read"), ("scan.pdf", "image", "skipped"), ("old.doc", "doc", "skipped")]
+    assert [(e.name, e.type, e.status) for e in entries] == [
+        ("letter.docx", "pdf", "read"),
+        ("scan.pdf", "image", "skipped"),
+        ("old.doc", "doc", "skipped"),
+    ]
     assert entries[2].reason == "doc attachments are not read"
 
 
@@ -106,7 +117,11 @@ def test_a_zip_that_is_not_a_word_document_is_skipped(reader):
 HOSTILE = {
     "docx zip bomb (300 MB of XML)": (lambda: docx_zip_bomb(300), "docx", "over a zip limit"),
     "billion laughs": (billion_laughs_docx, "docx", "DTD"),
-    "pdf decompression bomb (300 MB stream)": (lambda: pdf_decompression_bomb(300), "pdf", "decompression limit"),
+    "pdf decompression bomb (300 MB stream)": (
+        lambda: pdf_decompression_bomb(300),
+        "pdf",
+        "decompression limit",
+    ),
     "pdf reference loop": (pdf_reference_loop, "pdf", "cyclic"),
     "encrypted pdf": (lambda: encrypted_pdf(CD_LETTER_EN), "pdf", "encrypted"),
     "truncated pdf": (lambda: pdf_bytes([CD_LETTER_EN])[:400], "pdf", "corrupt"),
@@ -130,7 +145,9 @@ def test_hostile_attachment_is_unreadable_in_bounded_time_and_memory(reader, nam
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_attachment_gets_a_record_with_a_check(attachment_triager, name):
     build, kind, _reason = HOSTILE[name]
-    raw = mail_with_attachment("Please see the attached letter.", [("letter.bin", "application/octet-stream", build())])
+    raw = mail_with_attachment(
+        "Please see the attached letter.", [("letter.bin", "application/octet-stream", build())]
+    )
     record = attachment_triager.triage_bytes(raw)
     assert record.error is None
     assert [(e.type, e.status) for e in record.attachments] == [(kind, "unreadable")]
@@ -182,11 +199,15 @@ def test_an_owner_password_only_pdf_is_read(reader):
 
 # -- page and character caps -------------------------------------------------------------------
 
+
 def test_pages_past_the_cap_are_not_read(reader):
     pages = [f"Page {number} of the letter." for number in range(1, LIMITS.max_pages + 11)]
     extraction = reader.read_one(pdf_bytes(pages))
     assert (extraction.status, extraction.pages) == ("truncated", LIMITS.max_pages + 10)
-    assert f"Page {LIMITS.max_pages} of" in extraction.text and f"Page {LIMITS.max_pages + 1} of" not in extraction.text
+    assert (
+        f"Page {LIMITS.max_pages} of" in extraction.text
+        and f"Page {LIMITS.max_pages + 1} of" not in extraction.text
+    )
     assert extraction.reason == f"first {LIMITS.max_pages} of {LIMITS.max_pages + 10} pages read"
 
 
@@ -202,6 +223,7 @@ def test_characters_past_the_cap_are_cut(build):
 
 
 # -- the child process -------------------------------------------------------------------------
+
 
 def test_a_timed_out_extraction_is_unreadable_and_the_next_one_is_read():
     # pypdf's stream limit raised: inflating and parsing 300 MB of operators takes seconds, a short letter milliseconds.
@@ -221,7 +243,9 @@ def test_a_timed_out_extraction_is_unreadable_and_the_next_one_is_read():
 
 def test_the_cpu_limit_stops_an_extraction():
     # The wall clock is generous here: RLIMIT_CPU (SIGXCPU to the child) is what ends the bomb's parse.
-    bounded = SandboxedReader(AttachmentSettings(cpu_seconds=1, timeout_seconds=300, max_stream_bytes=1 << 30, memory_mb=4096))
+    bounded = SandboxedReader(
+        AttachmentSettings(cpu_seconds=1, timeout_seconds=300, max_stream_bytes=1 << 30, memory_mb=4096)
+    )
     try:
         extraction = bounded.read_one(pdf_decompression_bomb(300))
         after = bounded.read_one(pdf_bytes(["Next."]))
@@ -252,7 +276,9 @@ def test_the_memory_limit_stops_an_extraction():
 
 
 def test_rss_stays_flat_over_many_extractions(reader):
-    files = [build() for build, _kind, _phrase in LETTERS.values()] + [build() for build, _kind, _reason in HOSTILE.values()]
+    files = [build() for build, _kind, _phrase in LETTERS.values()] + [
+        build() for build, _kind, _reason in HOSTILE.values()
+    ]
     for data in files:  # warm up: the child started, the parser's caches filled
         reader.read_one(data)
     before = vm_rss_kib()
@@ -267,7 +293,9 @@ def test_rss_stays_flat_over_many_extractions(reader):
 
 
 def test_a_child_that_grew_past_the_recycle_size_is_replaced():
-    recycling = SandboxedReader(AttachmentSettings(recycle_rss_mb=32))  # below an idle child's ~40 MB: replaced every time
+    recycling = SandboxedReader(
+        AttachmentSettings(recycle_rss_mb=32)
+    )  # below an idle child's ~40 MB: replaced every time
     try:
         pids = []
         for _ in range(3):
@@ -283,27 +311,44 @@ def test_a_child_that_grew_past_the_recycle_size_is_replaced():
 COVERING = "Dear Sir or Madam,\n\nplease see the attached letter.\n\nHarriet Vance"
 
 
-@pytest.mark.parametrize("attachment", [
-    ("Brightfern CD Letter.pdf", PDF, lambda: pdf_bytes([CD_LETTER_EN])),
-    ("Brightfern CD Letter.docx", DOCX, lambda: docx_bytes(CD_LETTER_EN)),
-], ids=["pdf", "docx"])
+@pytest.mark.parametrize(
+    "attachment",
+    [
+        ("Brightfern CD Letter.pdf", PDF, lambda: pdf_bytes([CD_LETTER_EN])),
+        ("Brightfern CD Letter.docx", DOCX, lambda: docx_bytes(CD_LETTER_EN)),
+    ],
+    ids=["pdf", "docx"],
+)
 def test_cease_and_desist_in_an_attached_letter(attachment_triager, attachment):
     name, content_type, build = attachment
-    record = attachment_triager.triage_bytes(mail_with_attachment(COVERING, [(name, content_type, build())], subject="Our client Brightfern Outdoors"))
+    record = attachment_triager.triage_bytes(
+        mail_with_attachment(
+            COVERING, [(name, content_type, build())], subject="Our client Brightfern Outdoors"
+        )
+    )
     assert (record.kind, record.urgency, record.deadline_days) == ("cease_and_desist", "critical", 7)
     assert record.is_complaint and "trademark" in record.claim_types
     assert "B0CL4T7Q2N" in record.asins
     assert record.attachments[0].model_dump() == {
-        "name": name, "type": name.rsplit(".", 1)[1], "size": len(build()), "pages": 1 if name.endswith(".pdf") else None,
-        "chars": record.attachments[0].chars, "status": "read", "reason": None,
+        "name": name,
+        "type": name.rsplit(".", 1)[1],
+        "size": len(build()),
+        "pages": 1 if name.endswith(".pdf") else None,
+        "chars": record.attachments[0].chars,
+        "status": "read",
+        "reason": None,
     }
     assert record.attachments[0].chars > 500
     assert not record.needs_review
 
 
 def test_german_abmahnung_in_an_attached_docx(attachment_triager):
-    raw = mail_with_attachment("Sehr geehrte Damen und Herren,\n\nanbei unser Schreiben.", [("Abmahnung.docx", DOCX, docx_bytes(CD_LETTER_DE))],
-                               sender="Dr. Katrin Seidel <kanzlei@brandt-seidel-recht.de>", subject="FJELLHUS")
+    raw = mail_with_attachment(
+        "Sehr geehrte Damen und Herren,\n\nanbei unser Schreiben.",
+        [("Abmahnung.docx", DOCX, docx_bytes(CD_LETTER_DE))],
+        sender="Dr. Katrin Seidel <kanzlei@brandt-seidel-recht.de>",
+        subject="FJELLHUS",
+    )
     record = attachment_triager.triage_bytes(raw)
     assert (record.kind, record.deadline_days, record.urgency) == ("cease_and_desist", 7, "critical")
     assert record.marketplace == "amazon.de"
@@ -311,15 +356,25 @@ def test_german_abmahnung_in_an_attached_docx(attachment_triager):
 
 def test_the_same_mail_without_reading_is_not_a_complaint(triager):
     unread = Triager(triager.nlp, triager.tables, "UTC", SandboxedReader(AttachmentSettings(read=False)))
-    record = unread.triage_bytes(mail_with_attachment(COVERING, [("letter.pdf", PDF, pdf_bytes([CD_LETTER_EN]))]))
+    record = unread.triage_bytes(
+        mail_with_attachment(COVERING, [("letter.pdf", PDF, pdf_bytes([CD_LETTER_EN]))])
+    )
     assert (record.kind, record.urgency) == ("other", "low")
-    assert (record.attachments[0].status, record.attachments[0].reason) == ("skipped", "attachment reading is off")
+    assert (record.attachments[0].status, record.attachments[0].reason) == (
+        "skipped",
+        "attachment reading is off",
+    )
 
 
 def test_apex_agreement_attached_to_amazons_mail(attachment_triager):
     body = "Hello,\n\nA patent owner has started an Amazon Patent Evaluation Express (APEX) evaluation. Please find the agreement attached.\n\nAmazon"
-    raw = mail_with_attachment(body, [("APEX Agreement.pdf", PDF, pdf_bytes([APEX_AGREEMENT]))],
-                               sender="Amazon Patent Evaluation Express <patent-evaluation@amazon.com>", subject="APEX", message_id="<apex-1@amazon.com>")
+    raw = mail_with_attachment(
+        body,
+        [("APEX Agreement.pdf", PDF, pdf_bytes([APEX_AGREEMENT]))],
+        sender="Amazon Patent Evaluation Express <patent-evaluation@amazon.com>",
+        subject="APEX",
+        message_id="<apex-1@amazon.com>",
+    )
     record = attachment_triager.triage_bytes(raw)
     assert record.kind == "patent_evaluation"
     assert record.patent_numbers == ["US11906218"]
@@ -328,17 +383,25 @@ def test_apex_agreement_attached_to_amazons_mail(attachment_triager):
 
 def test_unreadable_letter_to_a_legal_demand_needs_review(attachment_triager):
     body = "Dear Sir or Madam,\n\nplease see the attached letter on behalf of our client Brightfern Outdoors.\n\nHarriet Vance"
-    record = attachment_triager.triage_bytes(mail_with_attachment(body, [("CD Letter.pdf", PDF, encrypted_pdf(CD_LETTER_EN))]))
+    record = attachment_triager.triage_bytes(
+        mail_with_attachment(body, [("CD Letter.pdf", PDF, encrypted_pdf(CD_LETTER_EN))])
+    )
     assert record.needs_review
     assert record.review_reasons == [
         "The mail looks like a legal demand or a notice, but its attachment CD Letter.pdf (encrypted: a password is needed) could not be read: open it by hand."
     ]
     assert record.urgency in ("medium", "high", "critical")
-    assert record.checks[-1].model_dump() == {"code": "attachment_unreadable", "severity": "warning", "message": "Could not read the attachment CD Letter.pdf (encrypted: a password is needed)."}
+    assert record.checks[-1].model_dump() == {
+        "code": "attachment_unreadable",
+        "severity": "warning",
+        "message": "Could not read the attachment CD Letter.pdf (encrypted: a password is needed).",
+    }
 
 
 def test_unreadable_attachment_to_a_plain_mail_is_checked_but_not_reviewed(attachment_triager):
-    record = attachment_triager.triage_bytes(mail_with_attachment("Hi, the photos from Sunday.", [("photos.pdf", PDF, pdf_reference_loop())]))
+    record = attachment_triager.triage_bytes(
+        mail_with_attachment("Hi, the photos from Sunday.", [("photos.pdf", PDF, pdf_reference_loop())])
+    )
     assert [c.code for c in record.checks] == ["attachment_unreadable"]
     assert not record.needs_review and record.review_reasons == []
     assert record.urgency == "low"
@@ -351,7 +414,9 @@ def test_attachment_text_sits_between_own_and_quoted_text(reader):
 
     merged = with_attachment_text(parsed, reader(parsed.attachments))
     assert merged.body_text == "See the attached letter." and "Where is my order?" in merged.quoted_text
-    assert merged.attachment_text.startswith(ATTACHMENT_MARKER.format(index=1, type="pdf") + "\nVANCE & WHITLOCK LLP")
+    assert merged.attachment_text.startswith(
+        ATTACHMENT_MARKER.format(index=1, type="pdf") + "\nVANCE & WHITLOCK LLP"
+    )
     full = merged.full_text
     assert full.index("See the attached") < full.index("VANCE & WHITLOCK") < full.index("Where is my order?")
 
@@ -361,7 +426,12 @@ def test_an_inline_forward_with_an_attached_letter_is_still_unwrapped(attachment
         "FYI, see below.\n\n---------- Forwarded message ---------\nFrom: Harriet Vance <hvance@vancewhitlock-law.com>\n"
         "Date: Tue, Feb 24, 2026 at 3:02 PM\nSubject: Brightfern\n\nplease see the attached letter on behalf of our client."
     )
-    raw = mail_with_attachment(body, [("letter.pdf", PDF, pdf_bytes([CD_LETTER_EN]))], sender="ops@crestline-goods.com", subject="Fwd: Brightfern")
+    raw = mail_with_attachment(
+        body,
+        [("letter.pdf", PDF, pdf_bytes([CD_LETTER_EN]))],
+        sender="ops@crestline-goods.com",
+        subject="Fwd: Brightfern",
+    )
     record = attachment_triager.triage_bytes(raw)
     assert record.forwarded_by == "ops@crestline-goods.com"
     assert (record.kind, record.deadline_days) == ("cease_and_desist", 7)
@@ -369,33 +439,53 @@ def test_an_inline_forward_with_an_attached_letter_is_still_unwrapped(attachment
 
 
 def test_more_attachments_than_the_cap_are_skipped(triager):
-    capped = Triager(triager.nlp, triager.tables, "UTC", SandboxedReader(AttachmentSettings(max_per_message=1)))
+    capped = Triager(
+        triager.nlp, triager.tables, "UTC", SandboxedReader(AttachmentSettings(max_per_message=1))
+    )
     letters = [(f"{n}.pdf", PDF, pdf_bytes([f"Letter {n}"])) for n in (1, 2)]
     entries = capped.triage_bytes(mail_with_attachment("Two letters.", letters)).attachments
     capped.read_attachments.close()
-    assert [(e.status, e.reason) for e in entries] == [("read", None), ("skipped", "more than 1 attachments to read")]
+    assert [(e.status, e.reason) for e in entries] == [
+        ("read", None),
+        ("skipped", "more than 1 attachments to read"),
+    ]
 
 
 # -- settings and sniffing ---------------------------------------------------------------------
+
 
 def test_attachment_limits_are_settings(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text("[attachments]\nmax_pages = 5\ntimeout_seconds = 2.5\n", encoding="utf-8")
     settings = load_settings(config, environ={"COMPLAINT_TRIAGE__ATTACHMENTS__MAX_CHARS": "1234"})
-    assert (settings.attachments.max_pages, settings.attachments.timeout_seconds, settings.attachments.max_chars) == (5, 2.5, 1234)
+    assert (
+        settings.attachments.max_pages,
+        settings.attachments.timeout_seconds,
+        settings.attachments.max_chars,
+    ) == (5, 2.5, 1234)
     assert settings.attachments.memory_mb == LIMITS.memory_mb
 
 
 def test_shipped_config_states_the_defaults():
     from complaint_triage.resources import config_dir
 
-    assert load_settings(config_dir() / "complaint-triage.toml", environ={}).attachments == AttachmentSettings()
+    assert (
+        load_settings(config_dir() / "complaint-triage.toml", environ={}).attachments == AttachmentSettings()
+    )
 
 
-@pytest.mark.parametrize(("head", "kind"), [
-    (b"%PDF-1.7\n", "pdf"), (b"junk before\n%PDF-1.4", "pdf"), (b"PK\x03\x04rest", "zip"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "doc"), (b"\xff\xd8\xff\xe0", "image"), (b"plain words", "text"), (b"\x00\x01\x02", "unknown"),
-])
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (b"%PDF-1.7\n", "pdf"),
+        (b"junk before\n%PDF-1.4", "pdf"),
+        (b"PK\x03\x04rest", "zip"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "doc"),
+        (b"\xff\xd8\xff\xe0", "image"),
+        (b"plain words", "text"),
+        (b"\x00\x01\x02", "unknown"),
+    ],
+)
 def test_sniff_type(head, kind):
     assert sniff_type(head) == kind
 
@@ -429,7 +519,9 @@ def test_reprocess_reads_the_stored_attachment_again_after_a_limit_changes(tmp_p
     from tests.conftest import run_cli
 
     (tmp_path / "mail").mkdir()
-    (tmp_path / "mail" / "letter.eml").write_bytes(mail_with_attachment(COVERING, [("letter.pdf", PDF, pdf_bytes([CD_LETTER_EN]))]))
+    (tmp_path / "mail" / "letter.eml").write_bytes(
+        mail_with_attachment(COVERING, [("letter.pdf", PDF, pdf_bytes([CD_LETTER_EN]))])
+    )
     config = tmp_path / "ct.toml"
     store = f'[store]\nurl = "sqlite:///{tmp_path / "ct.db"}"\n'
     config.write_text(store + "[attachments]\nmax_bytes = 100\n", encoding="utf-8")
@@ -439,4 +531,8 @@ def test_reprocess_reads_the_stored_attachment_again_after_a_limit_changes(tmp_p
     assert run_cli("reprocess", "--config", str(config)).returncode == 0
     after = json.loads(run_cli("export", "--config", str(config)).stdout)
     assert (before["kind"], before["attachments"][0]["status"]) == ("other", "skipped")
-    assert (after["kind"], after["deadline_days"], after["attachments"][0]["status"]) == ("cease_and_desist", 7, "read")
+    assert (after["kind"], after["deadline_days"], after["attachments"][0]["status"]) == (
+        "cease_and_desist",
+        7,
+        "read",
+    )

@@ -26,7 +26,18 @@ def test_order_ids_phones_zips_and_dates_never_become_identifiers(triager):
         "Date: 2026-03-01. Amazon Pay S01-1234567-7654321. Tracking TBA123456789000.\n"
     )
     record = _record(triager, body)
-    identifiers = set().union(*(record[f] for f in ("asins", "registration_numbers", "patent_numbers", "copyright_registrations", "complaint_ids")))
+    identifiers = set().union(
+        *(
+            record[f]
+            for f in (
+                "asins",
+                "registration_numbers",
+                "patent_numbers",
+                "copyright_registrations",
+                "complaint_ids",
+            )
+        )
+    )
     assert identifiers == {"B0ABCDE123", "6123456", "16509328131"}
 
 
@@ -50,7 +61,14 @@ def test_registration_formats(triager):
         "Canada TMA1187654; 商標登録第1234567号\nASIN: B0ABCDE123\n"
     )
     record = _record(triager, body)
-    assert record["registration_numbers"] == ["97123456", "UK00003123456", "018123456", "302019123456", "TMA1187654", "1234567"]
+    assert record["registration_numbers"] == [
+        "97123456",
+        "UK00003123456",
+        "018123456",
+        "302019123456",
+        "TMA1187654",
+        "1234567",
+    ]
 
 
 def test_full_width_japanese_notice(triager):
@@ -62,12 +80,14 @@ def test_full_width_japanese_notice(triager):
 
 
 def test_several_asins_in_a_table_listed_once_each_in_order(triager):
-    html = ("<p>We removed some of your listings because we received a report from a rights owner.</p><table>"
-            "<tr><th>ASIN</th><th>Title</th><th>Complaint ID</th></tr>"
-            "<tr><td>B0AAAAA111</td><td>Blue mug</td><td>16500000001</td></tr>"
-            "<tr><td>B0BBBBB222</td><td>Red mug</td><td>16500000002</td></tr>"
-            "<tr><td>B0AAAAA111</td><td>Blue mug</td><td>16500000001</td></tr></table>"
-            "<p>Infringement type: Copyright</p>")
+    html = (
+        "<p>We removed some of your listings because we received a report from a rights owner.</p><table>"
+        "<tr><th>ASIN</th><th>Title</th><th>Complaint ID</th></tr>"
+        "<tr><td>B0AAAAA111</td><td>Blue mug</td><td>16500000001</td></tr>"
+        "<tr><td>B0BBBBB222</td><td>Red mug</td><td>16500000002</td></tr>"
+        "<tr><td>B0AAAAA111</td><td>Blue mug</td><td>16500000001</td></tr></table>"
+        "<p>Infringement type: Copyright</p>"
+    )
     record = triager.triage_bytes(build_message(html=html)).to_json_dict()
     assert record["asins"] == ["B0AAAAA111", "B0BBBBB222"]
     assert record["complaint_ids"] == ["16500000001", "16500000002"]
@@ -75,8 +95,19 @@ def test_several_asins_in_a_table_listed_once_each_in_order(triager):
 
 def test_quoted_copy_of_a_notice_counts_once(triager):
     quoted = "\n".join("> " + line for line in NOTICE.splitlines())
-    body = "Dear team, we are the authorised distributor; invoices attached.\n\nOn Mon, Mar 2, 2026 Amazon <notice-dispute@amazon.com> wrote:\n" + quoted + "\n" + quoted
-    record = _record(triager, body, subject="Re: Notice: Policy Warning", sender="Kim <kim@shop.example>", to="notice-dispute@amazon.com")
+    body = (
+        "Dear team, we are the authorised distributor; invoices attached.\n\nOn Mon, Mar 2, 2026 Amazon <notice-dispute@amazon.com> wrote:\n"
+        + quoted
+        + "\n"
+        + quoted
+    )
+    record = _record(
+        triager,
+        body,
+        subject="Re: Notice: Policy Warning",
+        sender="Kim <kim@shop.example>",
+        to="notice-dispute@amazon.com",
+    )
     assert record["kind"] == "ip_complaint"
     assert record["complaint_ids"] == ["16509328131"] and record["asins"] == ["B0ABCDE123"]
     assert record["rights_owner_emails"] == ["legal@zentro-brands.com"]
@@ -94,7 +125,10 @@ def test_only_a_number_gives_no_trademark_name(triager):
 
 
 def test_lowercase_asin_is_upper_cased(triager):
-    assert _record(triager, "We removed your listing after a report from a rights owner (trademark infringement). asin: b0abcde123")["asins"] == ["B0ABCDE123"]
+    assert _record(
+        triager,
+        "We removed your listing after a report from a rights owner (trademark infringement). asin: b0abcde123",
+    )["asins"] == ["B0ABCDE123"]
 
 
 def test_parse_keeps_text_for_extraction():
@@ -111,14 +145,28 @@ def test_fast_shape_scans_find_exactly_what_the_patterns_find():
     from complaint_triage.resources import config_dir
     from tests.conftest import fixture_files
 
-    rows = [json.loads(line) for line in (config_dir() / "patterns" / "values.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        json.loads(line)
+        for line in (config_dir() / "patterns" / "values.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     shapes = [Shape(row["label"], row["regex"]) for row in rows]
     assert sum(shape.body is not None for shape in shapes) >= 10  # most shapes take the fast path
     texts = [extraction_text(parse_email(path.read_bytes())) for path in fixture_files()]
-    texts += ["AB0B0CDEFGHIJ B0ABCDEFGH", "xU.S. 1,234,567 B1 U.S. 11,234,567", "#1234567 ##12345678 a-1234567 1234567.",
-              "\nB0ABCDEFGH\n", "UK00003123456UK00003123456 UK00003123456", "TMA1187654,TMA 1,187,654", "D987,654 xD987,654 US D987,654"]
+    texts += [
+        "AB0B0CDEFGHIJ B0ABCDEFGH",
+        "xU.S. 1,234,567 B1 U.S. 11,234,567",
+        "#1234567 ##12345678 a-1234567 1234567.",
+        "\nB0ABCDEFGH\n",
+        "UK00003123456UK00003123456 UK00003123456",
+        "TMA1187654,TMA 1,187,654",
+        "D987,654 xD987,654 US D987,654",
+    ]
     for shape in shapes:
         for text in texts:
-            assert shape.spans(text) == [m.span() for m in shape.pattern.finditer(text)], (shape.label, text[:60])
+            assert shape.spans(text) == [m.span() for m in shape.pattern.finditer(text)], (
+                shape.label,
+                text[:60],
+            )
             first = shape.pattern.search(text)
             assert shape.search(text) == (first.group() if first else None)

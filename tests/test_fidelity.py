@@ -25,12 +25,27 @@ def triager():
     return default_triager()
 
 
-@pytest.mark.parametrize(("name", "subject", "sender"), [
-    ("header-raw-latin1-name-and-subject", "Lieferung für Köln bestätigt", "Jürgen Müller <juergen@brand.example>"),
-    ("header-raw-8bit-no-declared-charset", "Crème brûlée en rupture", "Renée Café <renee@brand.example>"),
-    ("header-raw-utf8-name-cut-byte", "Заказ получен", "Ольга Смирнова\ufffd <olga@shop.example>"),
-    ("header-encoded-word-in-quoted-name", "Réunion de mardi", "Françoise Lévesque <francoise@brand.example>"),
-])
+@pytest.mark.parametrize(
+    ("name", "subject", "sender"),
+    [
+        (
+            "header-raw-latin1-name-and-subject",
+            "Lieferung für Köln bestätigt",
+            "Jürgen Müller <juergen@brand.example>",
+        ),
+        (
+            "header-raw-8bit-no-declared-charset",
+            "Crème brûlée en rupture",
+            "Renée Café <renee@brand.example>",
+        ),
+        ("header-raw-utf8-name-cut-byte", "Заказ получен", "Ольга Смирнова\ufffd <olga@shop.example>"),
+        (
+            "header-encoded-word-in-quoted-name",
+            "Réunion de mardi",
+            "Françoise Lévesque <francoise@brand.example>",
+        ),
+    ],
+)
 def test_headers_read_as_a_client_shows_them(triager, name, subject, sender):
     record = triager.triage_bytes(_raw(name))
     assert (record.subject, record.from_) == (subject, sender)
@@ -66,11 +81,14 @@ def test_null_sender_is_no_address():
     assert (parsed.from_name, parsed.from_address) == ("MAILER DAEMON", "")
 
 
-@pytest.mark.parametrize(("runs", "fallback", "expected"), [
-    ([b"\xfc"], None, "cp1252"),
-    ([b"\xd0\x9e\xd0\xbb\xd1\x8c\xd0\xb3\xd0\xb0\xd1"], None, "utf-8"),  # one cut character in ten bytes
-    ([b"\xe8"], "iso-8859-2", "iso-8859-2"),
-])
+@pytest.mark.parametrize(
+    ("runs", "fallback", "expected"),
+    [
+        ([b"\xfc"], None, "cp1252"),
+        ([b"\xd0\x9e\xd0\xbb\xd1\x8c\xd0\xb3\xd0\xb0\xd1"], None, "utf-8"),  # one cut character in ten bytes
+        ([b"\xe8"], "iso-8859-2", "iso-8859-2"),
+    ],
+)
 def test_charset_guess(runs, fallback, expected):
     assert guess_charset(b"Cr" + b"".join(runs) + b"me", runs, fallback) == expected
 
@@ -111,7 +129,9 @@ def test_attaching_a_notice_without_forwarding_it_keeps_the_own_headers(triager)
 
 
 def test_a_forward_of_the_same_attachment_is_unwrapped(triager):
-    raw = _raw("attached-message-not-forwarded").replace(b"Subject: Archived copy 2026-11-02", b"Subject: Fwd: Notice: Policy Warning")
+    raw = _raw("attached-message-not-forwarded").replace(
+        b"Subject: Archived copy 2026-11-02", b"Subject: Fwd: Notice: Policy Warning"
+    )
     record = triager.triage_bytes(raw)
     assert (record.subject, record.forwarded_by) == ("Notice: Policy Warning", "archive@shop.example")
     assert record.is_complaint and record.asins == ["B0ABCDE123"]
@@ -129,5 +149,10 @@ def test_word_count_between_distant_spans_stops_past_the_limit():
 def test_a_failed_record_shows_its_headers_decoded_too():
     from complaint_triage.pipeline.triage import failed_record
 
-    record = failed_record(_raw("header-raw-latin1-name-and-subject"), "file", None, "internal error: example")
-    assert (record.from_, record.subject) == ("Jürgen Müller <juergen@brand.example>", "Lieferung für Köln bestätigt")
+    record = failed_record(
+        _raw("header-raw-latin1-name-and-subject"), "file", None, "internal error: example"
+    )
+    assert (record.from_, record.subject) == (
+        "Jürgen Müller <juergen@brand.example>",
+        "Lieferung für Köln bestätigt",
+    )

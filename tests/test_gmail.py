@@ -24,12 +24,11 @@ from complaint_triage.service import Backoff, Service, source_statuses
 from complaint_triage.settings import Settings
 from complaint_triage.store import Store
 from complaint_triage.store.checkpoints import Checkpoints
-from tests.conftest import require_service
 from complaint_triage.testing.dovecot import make_certificates
+from complaint_triage.testing.mail import sample_messages
+from tests.conftest import count_records, require_service
 from tests.gmail_server import REFRESH_TOKEN, USER, GmailServer
 from tests.graph_server import Fault
-from complaint_triage.testing.mail import sample_messages
-from tests.test_graph import _count
 
 FAST = Backoff(attempts=3, first_wait=0.1, max_wait=0.5)
 CLI = [sys.executable, "-m", "complaint_triage.cli"]
@@ -94,7 +93,9 @@ def test_seen_and_move_change_labels_after_the_commit(gmail, triager, fresh_stor
     moved.close()
 
 
-def test_an_installed_app_token_is_refreshed_and_a_rotated_refresh_token_saved_atomically_0600(gmail, triager, fresh_store, caplog):
+def test_an_installed_app_token_is_refreshed_and_a_rotated_refresh_token_saved_atomically_0600(
+    gmail, triager, fresh_store, caplog
+):
     token_file = gmail.token_file()
     gmail.state.rotate_refresh_token = True
     gmail.state.deliver(sample_messages(3, "installed"))
@@ -103,7 +104,9 @@ def test_an_installed_app_token_is_refreshed_and_a_rotated_refresh_token_saved_a
     saved = json.loads(token_file.read_text())
     assert saved["refresh_token"] in gmail.state.refresh_tokens and saved["refresh_token"] != REFRESH_TOKEN
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600 and "token" not in saved
-    assert [path.name for path in token_file.parent.iterdir() if path.name.startswith(".gmail-token")] == []  # no temporary left
+    assert [
+        path.name for path in token_file.parent.iterdir() if path.name.startswith(".gmail-token")
+    ] == []  # no temporary left
     status = source_statuses(service.settings, fresh_store)[0]
     assert status.token_expires_at is not None and health.assess(status, service.settings).auth == "ok"
     assert saved["refresh_token"] not in caplog.text
@@ -119,7 +122,9 @@ def test_a_revoked_refresh_token_is_an_auth_failure_that_says_what_to_do(gmail, 
     assert REFRESH_TOKEN not in outcome.error
     judged = health.assess(source_statuses(service.settings, fresh_store)[0], service.settings)
     assert (judged.state, judged.auth) == ("down", "failed")
-    assert "run the consent flow again" in health.remedy(service.settings.sources[0], judged, service.settings)
+    assert "run the consent flow again" in health.remedy(
+        service.settings.sources[0], judged, service.settings
+    )
     service.close()
 
 
@@ -133,9 +138,14 @@ def test_a_service_account_without_delegation_is_an_auth_failure(gmail, triager,
 
 def test_throttling_server_errors_and_an_expired_token_are_retried(gmail, triager, fresh_store):
     gmail.state.deliver(sample_messages(10, "faults"))
-    limited = {"error": {"code": 403, "message": "Rate Limit Exceeded", "errors": [{"reason": "rateLimitExceeded"}]}}
-    gmail.state.faults += [Fault("GET", "/messages?", 500), Fault("GET", "format=raw", 429, {"Retry-After": "1"}),
-                           Fault("GET", "format=raw", 403, body=limited)]
+    limited = {
+        "error": {"code": 403, "message": "Rate Limit Exceeded", "errors": [{"reason": "rateLimitExceeded"}]}
+    }
+    gmail.state.faults += [
+        Fault("GET", "/messages?", 500),
+        Fault("GET", "format=raw", 429, {"Retry-After": "1"}),
+        Fault("GET", "format=raw", 403, body=limited),
+    ]
     service = _service(gmail, fresh_store, triager)
     started = time.monotonic()
     assert service.poll_all()[0].summary.triaged == 10
@@ -165,26 +175,42 @@ def test_sigkill_during_a_sync_of_1000_messages_loses_and_doubles_nothing(gmail,
     source = gmail.source(credentials_file=str(gmail.service_account_file()), fetch_chunk=40)
     lines = "\n".join(f"{key} = {json.dumps(value)}" for key, value in source.items())
     config = tmp_path / "config.toml"
-    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\ncommit_seconds = 0.25\n\n[[sources]]\n{lines}\n')
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\ncommit_seconds = 0.25\n\n[[sources]]\n{lines}\n'
+    )
     engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     kills = []
     for kill_at in (250, 600):
-        process = subprocess.Popen([*CLI, "run", "--once", "--config", str(config)], env=dict(os.environ),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [*CLI, "run", "--once", "--config", str(config)],
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 240
-        while _count(engine) < kill_at and process.poll() is None:
+        while count_records(engine) < kill_at and process.poll() is None:
             assert time.monotonic() < deadline, "the sync did not get far enough"
             time.sleep(0.02)
         process.send_signal(signal.SIGKILL)
         process.wait(30)
-        kills.append(_count(engine))
-    gmail.state.deliver(sample_messages(5, "gcrash-late"))  # mail that arrives between the crash and the restart
-    done = subprocess.run([*CLI, "run", "--once", "--config", str(config)], capture_output=True, text=True, timeout=600, check=False)
+        kills.append(count_records(engine))
+    gmail.state.deliver(
+        sample_messages(5, "gcrash-late")
+    )  # mail that arrives between the crash and the restart
+    done = subprocess.run(
+        [*CLI, "run", "--once", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")
     attempts = _attempts(store)
     store.close()
     assert kills[0] < 1000 and kills[1] < 1000, kills
-    expected = [f"<gcrash-{n}@test.example>" for n in range(1000)] + [f"<gcrash-late-{n}@test.example>" for n in range(5)]
+    expected = [f"<gcrash-{n}@test.example>" for n in range(1000)] + [
+        f"<gcrash-late-{n}@test.example>" for n in range(5)
+    ]
     assert sorted(attempts) == sorted(expected)  # 0 lost
     assert set(attempts.values()) == {1}  # 0 doubled

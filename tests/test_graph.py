@@ -24,10 +24,10 @@ from complaint_triage.settings import Settings
 from complaint_triage.store import Store
 from complaint_triage.store.checkpoints import Checkpoints
 from complaint_triage.store.tables import messages as messages_table
-from tests.conftest import require_service
 from complaint_triage.testing.dovecot import make_certificates
-from tests.graph_server import CLIENT_SECRET, MAILBOX, Fault, GraphServer
 from complaint_triage.testing.mail import sample_messages
+from tests.conftest import count_records, require_service
+from tests.graph_server import CLIENT_SECRET, MAILBOX, Fault, GraphServer
 
 FAST = Backoff(attempts=3, first_wait=0.1, max_wait=0.5)
 CLI = [sys.executable, "-m", "complaint_triage.cli"]
@@ -67,7 +67,9 @@ def test_a_first_sync_reads_every_message_once_and_later_polls_only_new_mail(gra
     graph.state.deliver(sample_messages(5, "later"))
     assert service.poll_all()[0].summary.triaged == 5
     assert service.poll_all()[0].summary.triaged == 0
-    assert sorted(_attempts(fresh_store)) == sorted([f"<first-{n}@test.example>" for n in range(120)] + [f"<later-{n}@test.example>" for n in range(5)])
+    assert sorted(_attempts(fresh_store)) == sorted(
+        [f"<first-{n}@test.example>" for n in range(120)] + [f"<later-{n}@test.example>" for n in range(5)]
+    )
     assert set(_attempts(fresh_store).values()) == {1}
     assert all(not m.is_read for m in graph.state.in_folder("inbox"))  # after = "keep" touches nothing
     record = next(iter(fresh_store.records()))
@@ -87,7 +89,11 @@ def test_seen_marks_each_message_read_only_once_it_is_committed(graph, triager, 
         if method == "PATCH":
             identity = header_identity(graph.state.messages[graph_id].raw)
             with store_engine.connect() as connection:
-                committed_at_patch.append(connection.execute(select(func.count()).where(messages_table.c.message_id == identity)).scalar())
+                committed_at_patch.append(
+                    connection.execute(
+                        select(func.count()).where(messages_table.c.message_id == identity)
+                    ).scalar()
+                )
         return original(handler, method, graph_id, rest, body)
 
     graph.httpd.RequestHandlerClass._message = watching
@@ -98,8 +104,12 @@ def test_seen_marks_each_message_read_only_once_it_is_committed(graph, triager, 
         graph.httpd.RequestHandlerClass._message = original
     assert committed_at_patch == [1] * 30
     assert all(m.is_read for m in graph.state.in_folder("inbox"))
-    second = service.poll_all()[0]  # the flag changes come back in the next round: stored already, not triaged again
-    assert second.error is None and second.summary.triaged == 0 and set(_attempts(fresh_store).values()) == {1}
+    second = service.poll_all()[
+        0
+    ]  # the flag changes come back in the next round: stored already, not triaged again
+    assert (
+        second.error is None and second.summary.triaged == 0 and set(_attempts(fresh_store).values()) == {1}
+    )
     service.close()
 
 
@@ -116,8 +126,12 @@ def test_move_moves_committed_mail_to_a_folder_it_creates(graph, triager, fresh_
 
 def test_throttling_and_server_errors_are_retried_and_nothing_is_lost(graph, triager, fresh_store, caplog):
     graph.state.deliver(sample_messages(20, "throttled"))
-    graph.state.faults += [Fault("GET", "/messages/delta", 503), Fault("GET", "/$value", 429, {"Retry-After": "1"}),
-                           Fault("GET", "/$value", 502), Fault("GET", "/$value", 429, {"Retry-After": "1"})]
+    graph.state.faults += [
+        Fault("GET", "/messages/delta", 503),
+        Fault("GET", "/$value", 429, {"Retry-After": "1"}),
+        Fault("GET", "/$value", 502),
+        Fault("GET", "/$value", 429, {"Retry-After": "1"}),
+    ]
     service = _service(graph, fresh_store, triager)
     started = time.monotonic()
     outcome = service.poll_all()[0]
@@ -147,7 +161,10 @@ def test_a_refused_client_secret_is_an_auth_failure_with_what_to_do(graph, triag
     monkeypatch.setenv("GRAPH_CLIENT_SECRET", "an-expired-secret")
     service = _service(graph, fresh_store, triager)
     outcome = service.poll_all()[0]
-    assert "the token endpoint refused: invalid_client: AADSTS7000215: Invalid client secret provided." in outcome.error
+    assert (
+        "the token endpoint refused: invalid_client: AADSTS7000215: Invalid client secret provided."
+        in outcome.error
+    )
     assert "an-expired-secret" not in outcome.error and "Trace ID" not in outcome.error
     judged = health.assess(source_statuses(service.settings, fresh_store)[0], service.settings)
     assert (judged.state, judged.auth) == ("down", "failed")
@@ -157,19 +174,33 @@ def test_a_refused_client_secret_is_an_auth_failure_with_what_to_do(graph, triag
 
 def test_a_403_that_persists_is_an_auth_failure_and_one_that_passes_is_not(graph, triager, fresh_store):
     graph.state.deliver(sample_messages(2, "forbidden"))
-    denied = {"error": {"code": "ErrorAccessDenied", "message": "Access is denied. Check credentials and try again."}}
-    graph.state.faults += [Fault("GET", "/messages/delta", 403, body=denied), Fault("GET", "/messages/delta", 403, body=denied)]
+    denied = {
+        "error": {
+            "code": "ErrorAccessDenied",
+            "message": "Access is denied. Check credentials and try again.",
+        }
+    }
+    graph.state.faults += [
+        Fault("GET", "/messages/delta", 403, body=denied),
+        Fault("GET", "/messages/delta", 403, body=denied),
+    ]
     service = _service(graph, fresh_store, triager)
     outcome = service.poll_all()[0]
-    assert "HTTP 403 ErrorAccessDenied: Access is denied" in outcome.error and "Mail.ReadWrite" in outcome.error
+    assert (
+        "HTTP 403 ErrorAccessDenied: Access is denied" in outcome.error and "Mail.ReadWrite" in outcome.error
+    )
     assert source_statuses(service.settings, fresh_store)[0].auth_failed
-    graph.state.faults.append(Fault("GET", "/messages/delta", 403, body=denied))  # once only: a new token is let in
+    graph.state.faults.append(
+        Fault("GET", "/messages/delta", 403, body=denied)
+    )  # once only: a new token is let in
     assert service.poll_all()[0].summary.triaged == 2
     assert not source_statuses(service.settings, fresh_store)[0].auth_failed
     service.close()
 
 
-def test_a_delta_token_the_server_forgot_starts_a_fresh_round_without_duplicates(graph, triager, fresh_store, caplog):
+def test_a_delta_token_the_server_forgot_starts_a_fresh_round_without_duplicates(
+    graph, triager, fresh_store, caplog
+):
     graph.state.known_delta_tokens = set()
     graph.state.deliver(sample_messages(15, "before-reset"))
     service = _service(graph, fresh_store, triager)
@@ -187,16 +218,10 @@ def _config(tmp_path, graph) -> str:
     source = graph.source(fetch_chunk=40)
     lines = "\n".join(f"{key} = {value!r}".replace("'", '"') for key, value in source.items())
     path = tmp_path / "config.toml"
-    path.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\ncommit_seconds = 0.25\n\n[[sources]]\n{lines}\n')
+    path.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\ncommit_seconds = 0.25\n\n[[sources]]\n{lines}\n'
+    )
     return str(path)
-
-
-def _count(engine) -> int:
-    try:
-        with engine.connect() as connection:
-            return connection.execute(select(func.count()).select_from(messages_table)).scalar()
-    except Exception:  # noqa: BLE001 (the child has not created the store yet)
-        return 0
 
 
 def test_sigkill_during_a_sync_of_1000_messages_loses_and_doubles_nothing(graph, tmp_path):
@@ -206,15 +231,27 @@ def test_sigkill_during_a_sync_of_1000_messages_loses_and_doubles_nothing(graph,
     env = {**os.environ, "GRAPH_CLIENT_SECRET": CLIENT_SECRET}
     kills = []
     for kill_at in (250, 600):
-        process = subprocess.Popen([*CLI, "run", "--once", "--config", config], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [*CLI, "run", "--once", "--config", config],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 240
-        while _count(engine) < kill_at and process.poll() is None:
+        while count_records(engine) < kill_at and process.poll() is None:
             assert time.monotonic() < deadline, "the sync did not get far enough"
             time.sleep(0.02)
         process.send_signal(signal.SIGKILL)
         process.wait(30)
-        kills.append(_count(engine))
-    done = subprocess.run([*CLI, "run", "--once", "--config", config], env=env, capture_output=True, text=True, timeout=600, check=False)
+        kills.append(count_records(engine))
+    done = subprocess.run(
+        [*CLI, "run", "--once", "--config", config],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")
     attempts = _attempts(store)

@@ -22,13 +22,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from complaint_triage.store import Store
-from tests.conftest import in_ci, require_service
 from complaint_triage.testing.mail import NOTICE
+from tests.conftest import in_ci, require_service
 
 ROOT = Path(__file__).resolve().parents[1]
 STDLIB_EMAIL_CORPUS = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data"
 REGRESSIONS = Path(__file__).resolve().parent / "regressions"
-SECONDS_PER_MESSAGE = 30.0  # generous: a 2-core CI box under load; a hang or a quadratic blow-up takes minutes
+SECONDS_PER_MESSAGE = (
+    30.0  # generous: a 2-core CI box under load; a hang or a quadratic blow-up takes minutes
+)
 FUZZ_EXAMPLES = int(os.environ.get("HOSTILE_MAIL_EXAMPLES", "300"))
 
 # ---------------------------------------------------------------------------------------------
@@ -36,7 +38,6 @@ FUZZ_EXAMPLES = int(os.environ.get("HOSTILE_MAIL_EXAMPLES", "300"))
 # ---------------------------------------------------------------------------------------------
 
 from complaint_triage.testing.hostile import check_outcome, hostile_messages, triage_and_store  # noqa: E402,F401
-
 
 # ---------------------------------------------------------------------------------------------
 # Tests
@@ -59,17 +60,25 @@ def stores(tmp_path_factory):
 
 
 def _stdlib_corpus() -> list[Path]:
-    return sorted(path for path in STDLIB_EMAIL_CORPUS.iterdir() if path.is_file()) if STDLIB_EMAIL_CORPUS.is_dir() else []
+    return (
+        sorted(path for path in STDLIB_EMAIL_CORPUS.iterdir() if path.is_file())
+        if STDLIB_EMAIL_CORPUS.is_dir()
+        else []
+    )
 
 
 def _starts_like_mail(raw: bytes) -> bool:
     """A header line, or an mbox 'From ' line, comes first."""
     first = raw.split(b"\n", 1)[0]
-    return first.startswith(b"From ") or (b":" in first and first.split(b":", 1)[0].replace(b"-", b"").isalnum())
+    return first.startswith(b"From ") or (
+        b":" in first and first.split(b":", 1)[0].replace(b"-", b"").isalnum()
+    )
 
 
 def test_every_file_of_the_stdlib_email_corpus(triager, stores):
-    require_service(bool(_stdlib_corpus()), f"the standard library's email test corpus ({STDLIB_EMAIL_CORPUS})")
+    require_service(
+        bool(_stdlib_corpus()), f"the standard library's email test corpus ({STDLIB_EMAIL_CORPUS})"
+    )
     for path in _stdlib_corpus():
         raw = path.read_bytes()
         record = triage_and_store(raw, triager, stores, source=str(path))
@@ -79,7 +88,11 @@ def test_every_file_of_the_stdlib_email_corpus(triager, stores):
             assert record.error, path.name
 
 
-@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
 @given(raw=hostile_messages())
 def test_generated_hostile_mail_becomes_a_record_or_a_stored_failure(triager, stores, raw):
     started = time.perf_counter()
@@ -132,7 +145,10 @@ def _zip_bomb(expanded_bytes: int = 2**30) -> bytes:
 
     buffer = BytesIO()
     chunk = bytes(2**20)
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("invoice.pdf", "w", force_zip64=True) as member:
+    with (
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("invoice.pdf", "w", force_zip64=True) as member,
+    ):
         for _ in range(expanded_bytes // len(chunk)):
             member.write(chunk)
     return buffer.getvalue()
@@ -143,18 +159,32 @@ def heavy_message(case: str) -> bytes:
     from email.message import EmailMessage
 
     message = EmailMessage()
-    message["From"], message["To"], message["Subject"], message["Message-ID"] = "Amazon <seller-notification@amazon.com>", "ops@shop.example", "Notice: Policy Warning", f"<{case}@example.com>"
+    message["From"], message["To"], message["Subject"], message["Message-ID"] = (
+        "Amazon <seller-notification@amazon.com>",
+        "ops@shop.example",
+        "Notice: Policy Warning",
+        f"<{case}@example.com>",
+    )
     if case == "header-10mb":  # written by hand: the email package's own header folding would take as long
         del message["Subject"]
         message.set_content(NOTICE)
-        return b"Subject: " + b"=?utf-8?b?Tm90aWNlOiBQb2xpY3kgV2FybmluZw==?= " * (10 * 2**20 // 46) + b"\r\n" + message.as_bytes()
+        return (
+            b"Subject: "
+            + b"=?utf-8?b?Tm90aWNlOiBQb2xpY3kgV2FybmluZw==?= " * (10 * 2**20 // 46)
+            + b"\r\n"
+            + message.as_bytes()
+        )
     if case == "html-10mb":
         row = "<tr><td>ASIN B0ABCDE123</td><td>Trademark &amp; <b>brand</b> notice</td></tr>\n"
-        message.set_content("<html><body><table>" + row * (10 * 2**20 // len(row)) + "</table></body></html>", subtype="html")
+        message.set_content(
+            "<html><body><table>" + row * (10 * 2**20 // len(row)) + "</table></body></html>", subtype="html"
+        )
         return message.as_bytes()
     message.set_content(NOTICE)
     if case == "attachment-50mb":
-        message.add_attachment(os.urandom(50 * 2**20), maintype="application", subtype="pdf", filename="evidence.pdf")
+        message.add_attachment(
+            os.urandom(50 * 2**20), maintype="application", subtype="pdf", filename="evidence.pdf"
+        )
     elif case == "zip-bomb":
         message.add_attachment(_zip_bomb(), maintype="application", subtype="zip", filename="invoices.zip")
     return message.as_bytes()
@@ -162,7 +192,9 @@ def heavy_message(case: str) -> bytes:
 
 def triage_in_fresh_process(path: Path) -> dict:
     """Triage the message in PATH in a new interpreter: seconds, peak RSS growth (MB), error."""
-    completed = subprocess.run([sys.executable, "-c", _HEAVY_CHILD, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    completed = subprocess.run(
+        [sys.executable, "-c", _HEAVY_CHILD, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
@@ -181,7 +213,10 @@ def triage_in_fresh_process(path: Path) -> dict:
     ],
 )
 def test_heavy_message_in_bounded_time_and_memory(tmp_path, case, max_seconds, max_growth_mb):
-    require_service(Path("/proc/self/clear_refs").exists(), "Linux's /proc/self/clear_refs and VmHWM (peak memory is measured through them)")
+    require_service(
+        Path("/proc/self/clear_refs").exists(),
+        "Linux's /proc/self/clear_refs and VmHWM (peak memory is measured through them)",
+    )
     path = tmp_path / f"{case}.eml"
     path.write_bytes(heavy_message(case))
     outcome = triage_in_fresh_process(path)

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from complaint_triage.ingest import ingest
 from complaint_triage.records import RawMessage
 from complaint_triage.report import render, summary_for_day
-from tests.conftest import ROOT, fixture_files, require_module, require_service
 from complaint_triage.testing.mail import NOTICE, build_message
+from tests.conftest import CHROMIUM, HOSTILE, ROOT, fixture_files, require_module, require_service
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 DAY = date(2026, 3, 3)
-HOSTILE = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
 
 
 def _on_day(raw: bytes) -> bytes:
@@ -33,8 +30,21 @@ def summary_html(tmp_path_factory):
     from complaint_triage.store import Store
 
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('html') / 'store.db'}")
-    messages = [RawMessage(raw=_on_day(path.read_bytes()), source=str(path), source_name="seller-a" if n % 2 else "seller-b") for n, path in enumerate(fixture_files())]
-    messages.append(RawMessage(raw=build_message(NOTICE.replace("removed some", "removed all"), subject=HOSTILE, message_id="<xss@x>"), source="xss", source_name="seller-a"))
+    messages = [
+        RawMessage(
+            raw=_on_day(path.read_bytes()), source=str(path), source_name="seller-a" if n % 2 else "seller-b"
+        )
+        for n, path in enumerate(fixture_files())
+    ]
+    messages.append(
+        RawMessage(
+            raw=build_message(
+                NOTICE.replace("removed some", "removed all"), subject=HOSTILE, message_id="<xss@x>"
+            ),
+            source="xss",
+            source_name="seller-a",
+        )
+    )
     ingest(messages, default_triager("UTC"), store)
     summary = summary_for_day(store, DAY, "UTC")
     return render(summary, "html")
@@ -51,7 +61,14 @@ def test_renders_in_chromium_without_errors_or_injected_script(summary_html, tmp
     page_file = tmp_path / "summary.html"
     page_file.write_text(summary_html, encoding="utf-8")
     ARTIFACTS.mkdir(exist_ok=True)
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
@@ -65,14 +82,25 @@ def test_renders_in_chromium_without_errors_or_injected_script(summary_html, tmp
         assert page.locator("#critical").get_by_text(HOSTILE, exact=False).count() == 1
         assert page.evaluate("window.__xss") is None
         assert page.locator("section.source").count() == 2  # a section per seller account
-        assert page.locator("article.card").count() == page.locator("#critical article").count()  # each case's card once, not again per account
-        assert page.locator("section.source li").count() >= page.locator("#critical article").count()  # the accounts list their cases by key
+        assert (
+            page.locator("article.card").count() == page.locator("#critical article").count()
+        )  # each case's card once, not again per account
+        assert (
+            page.locator("section.source li").count() >= page.locator("#critical article").count()
+        )  # the accounts list their cases by key
         cards = page.locator("#critical article")
-        assert all("Account: seller-" in text for text in cards.all_inner_texts())  # the account on every card
+        assert all(
+            "Account: seller-" in text for text in cards.all_inner_texts()
+        )  # the account on every card
         assert page.locator("#critical a[href^='https://']").count() > 0  # lookup links are clickable
         headings = page.locator("body > section > h2").all_inner_texts()
-        assert headings.index("Overdue") < headings.index("Critical and high cases") and headings.index("Due in the next 3 days") < headings.index("Critical and high cases")
-        assert re.fullmatch(r"overdue \d+ days?|due today|due in \d+ days?", page.locator("td[data-label=Due] strong").first.inner_text())
+        assert headings.index("Overdue") < headings.index("Critical and high cases") and headings.index(
+            "Due in the next 3 days"
+        ) < headings.index("Critical and high cases")
+        assert re.fullmatch(
+            r"overdue \d+ days?|due today|due in \d+ days?",
+            page.locator("td[data-label=Due] strong").first.inner_text(),
+        )
         page.screenshot(path=str(ARTIFACTS / "summary-desktop.png"), full_page=False)
         page.set_viewport_size({"width": 390, "height": 844})
         page.screenshot(path=str(ARTIFACTS / "summary-phone.png"))

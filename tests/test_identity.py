@@ -20,11 +20,15 @@ def _messages(*raws, folder="INBOX"):
 def _stored(store) -> dict[str, tuple[str, bytes]]:
     """message_id -> (record subject, first line of the stored raw Subject)."""
     raws = {message.source: message.raw for message in store.raw_messages()}
-    return {row["message_id"]: (_field(row["record"], "subject"), raws[row["source"]]) for row in store.rows()}
+    return {
+        row["message_id"]: (_field(row["record"], "subject"), raws[row["source"]]) for row in store.rows()
+    }
 
 
 def _subject_of(raw: bytes) -> str:
-    return next(line for line in raw.decode().splitlines() if line.startswith("Subject: "))[len("Subject: "):]
+    return next(line for line in raw.decode().splitlines() if line.startswith("Subject: "))[
+        len("Subject: ") :
+    ]
 
 
 def test_a_second_message_with_a_stored_message_id_is_its_own_record(triager, fresh_store):
@@ -38,7 +42,10 @@ def test_a_second_message_with_a_stored_message_id_is_its_own_record(triager, fr
 
 def test_two_messages_with_one_message_id_in_one_batch_are_both_kept(triager, fresh_store):
     ingest(_messages(FIRST, SECOND), triager, fresh_store)
-    assert sorted(subject for subject, _raw in _stored(fresh_store).values()) == ["Notice: Policy Warning", "This week on the list"]
+    assert sorted(subject for subject, _raw in _stored(fresh_store).values()) == [
+        "Notice: Policy Warning",
+        "This week on the list",
+    ]
 
 
 def test_the_same_bytes_from_two_folders_are_one_record(triager, fresh_store):

@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, select
 
+from complaint_triage.store import Store
 from complaint_triage.store.case_links import load_cases
 from complaint_triage.store.migrate import current_revision, head_revision
-from complaint_triage.store import Store
 from complaint_triage.store.tables import messages, metadata
 from complaint_triage.testing.mail import NOTICE, build_message
 
@@ -38,8 +38,21 @@ def test_a_store_from_before_migrations_upgrades_itself_and_keeps_its_records(st
     messages.create(old)  # what the first releases created directly, without a revision table
     now = datetime.now(timezone.utc)
     with old.begin() as connection:
-        connection.execute(messages.insert().values(message_id=record.message_id, source="old.eml", raw=raw, raw_size=len(raw), stored_at=now, triaged_at=now,
-                                                    record=record.to_json_dict(), kind=record.kind, urgency=record.urgency, is_complaint=True, attempts=1))
+        connection.execute(
+            messages.insert().values(
+                message_id=record.message_id,
+                source="old.eml",
+                raw=raw,
+                raw_size=len(raw),
+                stored_at=now,
+                triaged_at=now,
+                record=record.to_json_dict(),
+                kind=record.kind,
+                urgency=record.urgency,
+                is_complaint=True,
+                attempts=1,
+            )
+        )
     assert not inspect(old).has_table("alembic_version")
     old.dispose()
 
@@ -50,7 +63,9 @@ def test_a_store_from_before_migrations_upgrades_itself_and_keeps_its_records(st
             assert connection.execute(select(messages.c.message_id)).scalars().all() == ["<old@x>"]
         assert _differences(store.engine) == []
         cases = load_cases(store.engine, {r.message_id: r for r in store.records()})
-        assert [case.key for case in cases] == ["complaint:16509328131"]  # the old record was grouped on upgrade
+        assert [case.key for case in cases] == [
+            "complaint:16509328131"
+        ]  # the old record was grouped on upgrade
         Store(store_url).close()  # opening again changes nothing
         assert len(load_cases(store.engine, {r.message_id: r for r in store.records()})) == 1
     finally:

@@ -38,7 +38,13 @@ def test_identifiers_side_by_side_from_an_unknown_sender_need_review(triager):
 
 
 def test_everyday_mail_and_decided_notices_do_not_need_review(triager):
-    ordinary = triager.triage_bytes(build_message("Your order has shipped. Thank you for shopping with us, we hope you enjoy it.", subject="Shipped", sender="shop@store.example"))
+    ordinary = triager.triage_bytes(
+        build_message(
+            "Your order has shipped. Thank you for shopping with us, we hope you enjoy it.",
+            subject="Shipped",
+            sender="shop@store.example",
+        )
+    )
     assert not ordinary.needs_review and ordinary.urgency == "low"
     english = "Hello,\n\nWe removed some of your listings because we received a report from a rights owner that they may infringe the rights owner's trademark.\n\nASIN: B0CZ7Q4XK2\nComplaint ID: 17345550912\n"
     decided = triager.triage_bytes(build_message(english))
@@ -46,7 +52,9 @@ def test_everyday_mail_and_decided_notices_do_not_need_review(triager):
 
 
 def _review_record(triager):
-    return triager.triage_bytes(build_message(CZECH_NOTICE, subject="Oznámení", message_id="<review-1@example.com>"))
+    return triager.triage_bytes(
+        build_message(CZECH_NOTICE, subject="Oznámení", message_id="<review-1@example.com>")
+    )
 
 
 def test_a_record_that_needs_review_opens_a_case_that_says_so(triager):
@@ -66,7 +74,14 @@ def test_a_case_that_needs_review_alerts_like_a_high_one():
 
 def test_the_summary_lists_review_first(triager):
     record = _review_record(triager)
-    other = triager.triage_bytes(build_message("Your order has shipped.", subject="Shipped", sender="shop@store.example", message_id="<o@example.com>"))
+    other = triager.triage_bytes(
+        build_message(
+            "Your order has shipped.",
+            subject="Shipped",
+            sender="shop@store.example",
+            message_id="<o@example.com>",
+        )
+    )
     rows = [{"record": r, "stored_at": datetime(2026, 3, 3, tzinfo=UTC)} for r in (record, other)]
     summary = build_summary(rows, date(2026, 3, 3))
     assert [item.message_id for item in summary.review] == [record.message_id]

@@ -19,8 +19,12 @@ BOM_MBOX = REGRESSIONS / "mbox-with-utf8-bom.mbox"
 
 
 def _subjects(source) -> list[str]:
-    return [line.split(b": ", 1)[1].decode() for message in source.fetch_messages()
-            for line in message.raw.splitlines() if line.startswith(b"Subject: ")]
+    return [
+        line.split(b": ", 1)[1].decode()
+        for message in source.fetch_messages()
+        for line in message.raw.splitlines()
+        if line.startswith(b"Subject: ")
+    ]
 
 
 def test_an_mbox_starting_with_a_byte_order_mark_gives_every_message():
@@ -36,7 +40,9 @@ def test_mbox_reading_matches_the_standard_library(tmp_path):
     path = tmp_path / "saved.mbox"
     box = mailbox.mbox(path)
     for n in range(3):
-        box.add(build_message(f"body {n}\n\nFrom the desk: a line that mboxo escapes\n", message_id=f"<m{n}@x>"))
+        box.add(
+            build_message(f"body {n}\n\nFrom the desk: a line that mboxo escapes\n", message_id=f"<m{n}@x>")
+        )
     box.close()
     expected = [mailbox.mbox(path).get_bytes(key) for key in mailbox.mbox(path).iterkeys()]
     assert [m.raw for m in MboxSource(path).fetch_messages()] == expected
@@ -46,8 +52,14 @@ def test_maildir_plus_plus_folders_are_read(tmp_path):
     inbox = mailbox.Maildir(tmp_path / "Maildir")
     inbox.add(build_message(NOTICE, subject="in the inbox", message_id="<i@x>"))
     inbox.add_folder("Lists").add(build_message(NOTICE, subject="in a folder", message_id="<f@x>"))
-    inbox.add_folder("Lists.Work").add(build_message(NOTICE, subject="in a nested folder", message_id="<n@x>"))
-    assert _subjects(sources_for_path(tmp_path / "Maildir")) == ["in the inbox", "in a folder", "in a nested folder"]
+    inbox.add_folder("Lists.Work").add(
+        build_message(NOTICE, subject="in a nested folder", message_id="<n@x>")
+    )
+    assert _subjects(sources_for_path(tmp_path / "Maildir")) == [
+        "in the inbox",
+        "in a folder",
+        "in a nested folder",
+    ]
 
 
 def test_a_directory_reads_mail_of_any_name_and_counts_what_it_skips(tmp_path):
@@ -58,7 +70,13 @@ def test_a_directory_reads_mail_of_any_name_and_counts_what_it_skips(tmp_path):
     (tmp_path / "expected.json").write_text('{"subject": "not mail"}')
     (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     source = DirectorySource(tmp_path)
-    assert sorted(_subjects(source)) == ["First of two", "Second of two", "named eml", "no suffix", "txt suffix"]
+    assert sorted(_subjects(source)) == [
+        "First of two",
+        "Second of two",
+        "named eml",
+        "no suffix",
+        "txt suffix",
+    ]
     assert source.skipped == {NO_MAIL_HEADERS: 2}
 
 
@@ -70,10 +88,15 @@ def test_a_file_named_directly_is_read_whatever_its_suffix(tmp_path):
 
 def test_a_declared_type_is_honoured_not_guessed(tmp_path):
     single = tmp_path / "starts-with-from.eml"
-    single.write_bytes(b"From someone Mon Nov  2 10:00:00 2026\n" + build_message(NOTICE, subject="one message", message_id="<s@x>"))
+    single.write_bytes(
+        b"From someone Mon Nov  2 10:00:00 2026\n"
+        + build_message(NOTICE, subject="one message", message_id="<s@x>")
+    )
     declared_eml = SavedMailSource(SourceSettings(name="saved", type="eml", path=str(single)))
     [message] = list(declared_eml.fetch_messages())
-    assert message.raw.startswith(b"From someone")  # read as the one file it was declared to be, not as an mbox
+    assert message.raw.startswith(
+        b"From someone"
+    )  # read as the one file it was declared to be, not as an mbox
     declared_mbox = SavedMailSource(SourceSettings(name="saved", type="mbox", path=str(single)))
     [message] = list(declared_mbox.fetch_messages())
     assert not message.raw.startswith(b"From someone") and _subjects(declared_mbox) == ["one message"]
@@ -89,7 +112,12 @@ def test_a_declared_type_that_does_not_fit_the_path_is_a_clear_error(tmp_path):
 def test_a_file_holding_mail_further_in_is_not_read_as_mail(tmp_path):
     """A SQLite database or its write-ahead log beside the mail holds whole messages after binary pages."""
     (tmp_path / "a.eml").write_bytes(build_message(NOTICE, message_id="<a@x>"))
-    page = b"SQLite format 3\x00" + bytes(range(1, 9)) * 8 + b"\r" + build_message(NOTICE, message_id="<in-a-page@x>")
+    page = (
+        b"SQLite format 3\x00"
+        + bytes(range(1, 9)) * 8
+        + b"\r"
+        + build_message(NOTICE, message_id="<in-a-page@x>")
+    )
     (tmp_path / "store.db-wal").write_bytes(page)
     assert has_mail_headers(page)  # the loose test the directory used to apply
     source = DirectorySource(tmp_path)

@@ -54,9 +54,9 @@ def _everything_an_exception_shows(exc: BaseException) -> str:
 def _config(tmp_path: Path, extra: str = "") -> Path:
     path = tmp_path / "ct.toml"
     path.write_text(
-        "[schedule]\ntimezone = \"UTC\"\n"
-        "[[sources]]\nname = \"seller-inbox\"\ntype = \"imap\"\nhost = \"imap.example.com\"\n"
-        f"username = \"ops@shop.example\"\npassword_env = \"{PASSWORD_ENV}\"\n{extra}",
+        '[schedule]\ntimezone = "UTC"\n'
+        '[[sources]]\nname = "seller-inbox"\ntype = "imap"\nhost = "imap.example.com"\n'
+        f'username = "ops@shop.example"\npassword_env = "{PASSWORD_ENV}"\n{extra}',
         encoding="utf-8",
     )
     return path
@@ -91,11 +91,36 @@ def test_the_whole_flow_on_postgresql_never_shows_the_password(tmp_path, passwor
         assert password in url
         env = {"COMPLAINT_TRIAGE__STORE__URL": url, PASSWORD_ENV: password}
         runs = [
-            run_cli("--log-format", "json", "-v", "process", str(mail), "--format", "jsonl", "--config", str(config), env=env),
-            run_cli("--log-format", "text", "-v", "process", str(mail), "--format", "table", "--config", str(config), env=env),
+            run_cli(
+                "--log-format",
+                "json",
+                "-v",
+                "process",
+                str(mail),
+                "--format",
+                "jsonl",
+                "--config",
+                str(config),
+                env=env,
+            ),
+            run_cli(
+                "--log-format",
+                "text",
+                "-v",
+                "process",
+                str(mail),
+                "--format",
+                "table",
+                "--config",
+                str(config),
+                env=env,
+            ),
             run_cli("export", "--config", str(config), env=env),
             run_cli("status", "--format", "json", "--config", str(config), env=env),
-            *(run_cli("report", "--date", "latest", "--format", form, "--config", str(config), env=env) for form in ("markdown", "json", "csv", "html")),
+            *(
+                run_cli("report", "--date", "latest", "--format", form, "--config", str(config), env=env)
+                for form in ("markdown", "json", "csv", "html")
+            ),
         ]
         stored = _every_stored_value(url)
     assert runs[0].returncode == 1 and runs[2].returncode == 0 and len(runs[2].stdout.splitlines()) == 2
@@ -108,10 +133,22 @@ def _every_stored_value(url: str) -> str:
     """Every column of every row of every table in the store, as text (raw bytes decoded)."""
     engine = create_engine(url)
     with engine.connect() as connection:
-        tables = connection.execute(text("select tablename from pg_tables where schemaname = current_schema()")).scalars().all()
-        values = [value for table in tables for row in connection.execute(text(f'select * from "{table}"')) for value in row]
+        tables = (
+            connection.execute(text("select tablename from pg_tables where schemaname = current_schema()"))
+            .scalars()
+            .all()
+        )
+        values = [
+            value
+            for table in tables
+            for row in connection.execute(text(f'select * from "{table}"'))
+            for value in row
+        ]
     engine.dispose()
-    return "\n".join(value.decode("utf-8", "replace") if isinstance(value, (bytes, memoryview)) else str(value) for value in map(_plain, values))
+    return "\n".join(
+        value.decode("utf-8", "replace") if isinstance(value, (bytes, memoryview)) else str(value)
+        for value in map(_plain, values)
+    )
 
 
 def _plain(value):
@@ -129,8 +166,15 @@ def test_a_failing_store_connection_never_shows_the_password(tmp_path, password)
         with pytest.raises(StoreError) as caught:
             Store(url)
         assert not shows(_everything_an_exception_shows(caught.value), password), url
-    result = run_cli("export", "--config", str(_config(tmp_path)), env={"COMPLAINT_TRIAGE__STORE__URL": closed_port, PASSWORD_ENV: password})
-    assert result.returncode == 1 and "error" in result.stderr  # a store that cannot be reached is a runtime failure, not a usage error
+    result = run_cli(
+        "export",
+        "--config",
+        str(_config(tmp_path)),
+        env={"COMPLAINT_TRIAGE__STORE__URL": closed_port, PASSWORD_ENV: password},
+    )
+    assert (
+        result.returncode == 1 and "error" in result.stderr
+    )  # a store that cannot be reached is a runtime failure, not a usage error
     assert not shows(result.stdout + result.stderr, password)
 
 
@@ -139,7 +183,9 @@ def test_config_errors_never_show_the_password(tmp_path, monkeypatch, password):
     store_line = f'[store]\nurl = "postgresql+psycopg://ops:{password}@db.example/triage"\n'
     broken = {
         "inline password": _config(tmp_path, f'password = "{password}"\n'),
-        "bad value beside the url": _write(tmp_path / "bad-value.toml", store_line + '[schedule]\npoll_every = "soon"\n'),
+        "bad value beside the url": _write(
+            tmp_path / "bad-value.toml", store_line + '[schedule]\npoll_every = "soon"\n'
+        ),
         "not TOML": _write(tmp_path / "not-toml.toml", store_line + f"oops = {password}\n"),
     }
     for what, path in broken.items():

@@ -31,7 +31,15 @@ sys.stderr.write("LOADED " + json.dumps({"code": code, "loaded": loaded}) + "\\n
 
 def _loaded_by(*args: str) -> tuple[int, set[str], str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(list(args))], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(list(args))],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
     line = next(line for line in done.stderr.splitlines() if line.startswith("LOADED "))
     found = json.loads(line.removeprefix("LOADED "))
     return found["code"], set(found["loaded"]), done.stdout
@@ -40,11 +48,24 @@ def _loaded_by(*args: str) -> tuple[int, set[str], str]:
 def test_importing_the_command_line_loads_nothing_heavy():
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     code = f"import sys, complaint_triage, complaint_triage.cli; print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=60
+    )
     assert done.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["process", "--help"], ["report", "--help"], ["run", "--help"], ["cases", "--help"], ["case", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["--version"],
+        ["process", "--help"],
+        ["report", "--help"],
+        ["run", "--help"],
+        ["cases", "--help"],
+        ["case", "--help"],
+    ],
+)
 def test_help_and_version_do_not_load_spacy_or_sqlalchemy(args):
     code, loaded, stdout = _loaded_by(*args)
     assert code == 0 and stdout

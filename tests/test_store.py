@@ -8,8 +8,8 @@ from complaint_triage import ingest as ingest_module
 from complaint_triage.ingest import ingest
 from complaint_triage.records import RawMessage
 from complaint_triage.store import Store
-from tests.conftest import sql_statements
 from complaint_triage.testing.mail import NOTICE, build_message
+from tests.conftest import sql_statements
 
 
 def _messages(*raws):
@@ -21,7 +21,10 @@ def test_storing_twice_never_duplicates(triager, fresh_store):
     ingest(messages, triager, fresh_store)
     ingest(messages, triager, fresh_store)
     assert fresh_store.count() == 2
-    assert {r.message_id for r in fresh_store.records()} == {"<test-1@example.com>", next(r.message_id for r in fresh_store.records() if r.message_id.startswith("sha256:"))}
+    assert {r.message_id for r in fresh_store.records()} == {
+        "<test-1@example.com>",
+        next(r.message_id for r in fresh_store.records() if r.message_id.startswith("sha256:")),
+    }
 
 
 def test_raw_bytes_are_kept_for_reprocessing(triager, fresh_store):
@@ -44,7 +47,13 @@ def test_settle_runs_only_after_commit(triager, fresh_store):
     def settle(batch):
         seen.append((len(batch), fresh_store.count()))
 
-    ingest(_messages(*(build_message(NOTICE, message_id=f"<m{n}@x>") for n in range(5))), triager, fresh_store, settle=settle, batch_size=2)
+    ingest(
+        _messages(*(build_message(NOTICE, message_id=f"<m{n}@x>") for n in range(5))),
+        triager,
+        fresh_store,
+        settle=settle,
+        batch_size=2,
+    )
     assert seen == [(2, 2), (2, 4), (1, 5)]
 
 
@@ -68,26 +77,47 @@ def test_sqlite_uses_wal(fresh_store):
 
 def test_sqlite_commits_before_a_mailbox_is_touched_wait_for_the_disk(triager, fresh_store):
     sent = sql_statements(fresh_store)
-    ingest(_messages(build_message(NOTICE, message_id="<durable@x>")), triager, fresh_store, settle=lambda _batch: None, durable=True)
+    ingest(
+        _messages(build_message(NOTICE, message_id="<durable@x>")),
+        triager,
+        fresh_store,
+        settle=lambda _batch: None,
+        durable=True,
+    )
     ingest(_messages(build_message(NOTICE, message_id="<relaxed@x>")), triager, fresh_store)
     pragmas = [statement for statement in sent if statement.startswith("PRAGMA synchronous")]
     inserts = [index for index, statement in enumerate(sent) if statement.startswith("INSERT INTO messages")]
     assert pragmas == ["PRAGMA synchronous=FULL", "PRAGMA synchronous=NORMAL"]
-    assert sent.index("PRAGMA synchronous=FULL") < inserts[0] < sent.index("PRAGMA synchronous=NORMAL") < inserts[1]
+    assert (
+        sent.index("PRAGMA synchronous=FULL")
+        < inserts[0]
+        < sent.index("PRAGMA synchronous=NORMAL")
+        < inserts[1]
+    )
 
 
 def test_a_batch_is_committed_at_its_byte_limit_before_its_message_limit(triager, fresh_store, monkeypatch):
     raws = [build_message(NOTICE, message_id=f"<big{n}@x>") for n in range(5)]
     monkeypatch.setattr(ingest_module, "BATCH_BYTES", 2 * len(raws[0]) + 1)  # three messages pass it
     committed: list[int] = []
-    ingest(_messages(*raws), triager, fresh_store, on_commit=lambda _connection, batch: committed.append(len(batch)))
+    ingest(
+        _messages(*raws),
+        triager,
+        fresh_store,
+        on_commit=lambda _connection, batch: committed.append(len(batch)),
+    )
     assert committed == [3, 2] and fresh_store.count() == 5
 
 
 def test_a_batch_is_committed_once_it_has_been_open_for_its_time_limit(triager, fresh_store):
     committed: list[int] = []
-    ingest(_messages(*(build_message(NOTICE, message_id=f"<slow{n}@x>") for n in range(3))), triager, fresh_store,
-           on_commit=lambda _connection, batch: committed.append(len(batch)), batch_seconds=1e-9)  # every message is past it once triaged
+    ingest(
+        _messages(*(build_message(NOTICE, message_id=f"<slow{n}@x>") for n in range(3))),
+        triager,
+        fresh_store,
+        on_commit=lambda _connection, batch: committed.append(len(batch)),
+        batch_seconds=1e-9,
+    )  # every message is past it once triaged
     assert committed == [1, 1, 1]
 
 

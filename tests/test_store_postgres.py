@@ -14,15 +14,19 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+import tests.test_store as sqlite_suite
 from complaint_triage.ingest import ingest
-from complaint_triage.store.leases import leases_for
 from complaint_triage.records import RawMessage, TriageRecord
 from complaint_triage.store import Store
-from complaint_triage.testing.postgres import POSTGRES_URL, postgres_available, postgres_description, postgres_schema_url  # noqa: F401
-from tests.conftest import require_postgres
+from complaint_triage.store.leases import leases_for
 from complaint_triage.testing.mail import NOTICE, build_message
-
-import tests.test_store as sqlite_suite
+from complaint_triage.testing.postgres import (  # noqa: F401
+    POSTGRES_URL,
+    postgres_available,
+    postgres_description,
+    postgres_schema_url,
+)
+from tests.conftest import require_postgres
 
 # The SQLite suite, run again here: its tests ask for `fresh_store`, which this module overrides.
 from tests.test_store import (  # noqa: F401
@@ -36,6 +40,7 @@ from tests.test_store import (  # noqa: F401
     test_storing_twice_never_duplicates,
 )
 
+
 @pytest.fixture
 def fresh_store():
     """A store on PostgreSQL, in a schema of its own (overrides the SQLite one for this module)."""
@@ -48,7 +53,9 @@ def fresh_store():
 
 def test_every_backend_neutral_store_test_runs_here():
     neutral = {name for name in vars(sqlite_suite) if name.startswith("test_") and "sqlite" not in name}
-    assert neutral <= set(globals()), f"import these from tests.test_store too: {sorted(neutral - set(globals()))}"
+    assert neutral <= set(globals()), (
+        f"import these from tests.test_store too: {sorted(neutral - set(globals()))}"
+    )
 
 
 def test_the_url_picks_postgresql(fresh_store):
@@ -81,12 +88,17 @@ def _writer(url: str, start, messages: list[RawMessage], rounds: int) -> None:
 
 
 def _messages(count: int) -> list[RawMessage]:
-    return [RawMessage(raw=build_message(NOTICE, message_id=f"<race-{n}@example.com>"), source=f"mem#{n}") for n in range(count)]
+    return [
+        RawMessage(raw=build_message(NOTICE, message_id=f"<race-{n}@example.com>"), source=f"mem#{n}")
+        for n in range(count)
+    ]
 
 
 def test_two_processes_writing_the_same_messages_keep_one_row_each(store_url):
     messages, rounds = _messages(20), 5
-    Store(store_url).close()  # the schema exists before the race; creating it concurrently is the migrations' job
+    Store(
+        store_url
+    ).close()  # the schema exists before the race; creating it concurrently is the migrations' job
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(2)
     writers = [context.Process(target=_writer, args=(store_url, start, messages, rounds)) for _ in range(2)]
@@ -108,7 +120,9 @@ def test_hostile_identities_and_text_are_stored_as_given(triager, store_url):
     hostile = [
         b"Message-ID: <'); DROP TABLE messages;-- @x>\r\nSubject: '; DELETE FROM messages; --\r\nFrom: a@b.example\r\n\r\nbody",
         b"Message-ID: <nul\x00@x>\r\nSubject: nul\x00byte\r\nFrom: a\x00b <a@b.example>\r\n\r\nbody \x00",
-        b"Message-ID: <" + "\u00e9".encode() * 900 + b"@x>\r\nSubject: long identity\r\nFrom: a@b.example\r\n\r\nbody",
+        b"Message-ID: <"
+        + "\u00e9".encode() * 900
+        + b"@x>\r\nSubject: long identity\r\nFrom: a@b.example\r\n\r\nbody",
         b"Message-ID: <\xff\xfe@x>\r\nSubject: \xe9\r\nFrom: \xff <a@b.example>\r\n\r\nbody",
     ]
     ingest([RawMessage(raw=raw, source=f"mem#{n}") for n, raw in enumerate(hostile)], triager, store)
@@ -136,8 +150,10 @@ def test_every_postgresql_session_has_keepalives_and_an_idle_transaction_limit_a
     with postgres_schema_url() as store_url:
         store = Store(store_url)
         leases = leases_for(store.engine)
-        settings = "SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'), " \
-                   "current_setting('tcp_keepalives_count'), current_setting('idle_in_transaction_session_timeout'), current_schema()"
+        settings = (
+            "SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'), "
+            "current_setting('tcp_keepalives_count'), current_setting('idle_in_transaction_session_timeout'), current_schema()"
+        )
         with store.engine.connect() as connection:
             stored = tuple(connection.execute(text(settings)).one())
         with leases.hold("box") as lease:

@@ -27,12 +27,12 @@ from pathlib import Path
 from imapclient import SEEN
 from sqlalchemy import create_engine, func, select, text
 
-from complaint_triage.testing.crash import service_config, worker_command
-from complaint_triage.store.leases import FileLeases, lease_key, leases_for
 from complaint_triage.service import OneAtATime, Service
 from complaint_triage.settings import Settings
 from complaint_triage.store import Store
+from complaint_triage.store.leases import FileLeases, lease_key, leases_for
 from complaint_triage.store.tables import folder_checkpoints, messages
+from complaint_triage.testing.crash import service_config, worker_command
 from complaint_triage.testing.dovecot import PASSWORD
 from complaint_triage.testing.mail import PASSWORD_ENV, sample_messages
 from complaint_triage.testing.postgres import postgres_schema_url
@@ -45,7 +45,9 @@ VICTIM_BATCH = 200
 def write_config(path: Path, store_url: str, server, users: list[str]) -> Path:
     """One config for every worker: the shared store and one IMAP source per mailbox, polled every second."""
     mailboxes = {f"box{n}": user for n, user in enumerate(users)}
-    path.write_text(service_config(store_url, server, mailboxes, POLL_SECONDS, path.parent / "reports", PASSWORD_ENV))
+    path.write_text(
+        service_config(store_url, server, mailboxes, POLL_SECONDS, path.parent / "reports", PASSWORD_ENV)
+    )
     return path
 
 
@@ -63,7 +65,9 @@ class Fleet:
         env = {**os.environ, PASSWORD_ENV: PASSWORD, "PGAPPNAME": name}
         with (self.directory / f"{name}.log").open("wb") as log:
             command = worker_command("--log-format", "json", "--verbose", "run", "--config", str(self.config))
-            self.processes[name] = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+            self.processes[name] = subprocess.Popen(
+                command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log
+            )
 
     def kill(self, name: str) -> None:
         """SIGKILL one worker, as a crash or the OOM killer would."""
@@ -118,7 +122,9 @@ def lease_holder(engine, schema: str, source_name: str) -> str | None:
 def stored_like(engine, pattern: str) -> int:
     """Records whose Message-ID matches the LIKE pattern."""
     with engine.connect() as connection:
-        return connection.execute(select(func.count()).select_from(messages).where(messages.c.message_id.like(pattern))).scalar_one()
+        return connection.execute(
+            select(func.count()).select_from(messages).where(messages.c.message_id.like(pattern))
+        ).scalar_one()
 
 
 def wait_for(condition, timeout: float, what: str) -> None:
@@ -195,13 +201,23 @@ def kill_mid_poll(fleet: Fleet, engine, source_name: str, tag: str, batch: int) 
 def store_outcome(engine) -> tuple[dict[str, int], int, dict[str, int]]:
     """Rows per Message-ID, rows triaged more than once, and each source's checkpoint."""
     with engine.connect() as connection:
-        rows = dict(connection.execute(select(messages.c.message_id, func.count()).group_by(messages.c.message_id)).all())
-        retriaged = connection.execute(select(func.count()).select_from(messages).where(messages.c.attempts > 1)).scalar_one()
-        checkpoints = dict(connection.execute(select(folder_checkpoints.c.source_name, folder_checkpoints.c.last_uid)).all())
+        rows = dict(
+            connection.execute(
+                select(messages.c.message_id, func.count()).group_by(messages.c.message_id)
+            ).all()
+        )
+        retriaged = connection.execute(
+            select(func.count()).select_from(messages).where(messages.c.attempts > 1)
+        ).scalar_one()
+        checkpoints = dict(
+            connection.execute(select(folder_checkpoints.c.source_name, folder_checkpoints.c.last_uid)).all()
+        )
     return rows, retriaged, checkpoints
 
 
-def test_three_workers_share_the_sources_one_at_a_time_and_take_over_from_a_killed_one(dovecot, imap_password, tmp_path):
+def test_three_workers_share_the_sources_one_at_a_time_and_take_over_from_a_killed_one(
+    dovecot, imap_password, tmp_path
+):
     require_postgres()
     mail, started = Deliveries(dovecot, [dovecot.new_user() for _ in range(SOURCES)]), time.monotonic()
     with postgres_schema_url() as url:
@@ -215,7 +231,9 @@ def test_three_workers_share_the_sources_one_at_a_time_and_take_over_from_a_kill
                 fleet.start(f"ct-worker-{n}")
             wait_for(lambda: stored_like(engine, "<w%") == len(mail.message_ids), 60, "the early mail")
             mail.rounds(0, 3)
-            mail.deliver(0, VICTIM_BATCH, "w0-victim")  # a long poll of box0, to kill its worker in the middle of it
+            mail.deliver(
+                0, VICTIM_BATCH, "w0-victim"
+            )  # a long poll of box0, to kill its worker in the middle of it
             victim, stored_at_kill = kill_mid_poll(fleet, engine, "box0", "w0-victim", VICTIM_BATCH)
             mail.rounds(3, 5)
             wait_for(lambda: stored_like(engine, "<w%") == len(mail.message_ids), 45, "every message stored")
@@ -228,16 +246,23 @@ def test_three_workers_share_the_sources_one_at_a_time_and_take_over_from_a_kill
 
     intervals, killed_at = lease_intervals(fleet), fleet.killed_at[victim]
     takeover = min(start for start, _, _ in intervals["box0"] if start > killed_at) - killed_at
-    grants = {name: sum(1 for spans in intervals.values() for *_, owner in spans if owner == name) for name in fleet.processes}
-    print(f"{len(mail.message_ids)} messages, {SOURCES} sources, {WORKERS} workers, {victim} killed with {stored_at_kill}/{VICTIM_BATCH} "
-          f"of its poll committed; box0 taken over {takeover:.2f} s later; leases per worker {grants}; {time.monotonic() - started:.1f} s")
+    grants = {
+        name: sum(1 for spans in intervals.values() for *_, owner in spans if owner == name)
+        for name in fleet.processes
+    }
+    print(
+        f"{len(mail.message_ids)} messages, {SOURCES} sources, {WORKERS} workers, {victim} killed with {stored_at_kill}/{VICTIM_BATCH} "
+        f"of its poll committed; box0 taken over {takeover:.2f} s later; leases per worker {grants}; {time.monotonic() - started:.1f} s"
+    )
 
     assert exits == {name: 0 for name in fleet.processes if name != victim}
     assert set(rows) == mail.message_ids and set(rows.values()) == {1}  # none lost, none doubled
     assert retriaged == 0  # no message triaged by two polls
     assert checkpoints == {f"box{n}": len(dovecot.uids(user)) for n, user in enumerate(mail.users)}
     assert all(SEEN in flags for user in mail.users for flags in dovecot.flags(user).values())
-    assert {source: overlaps(spans) for source, spans in intervals.items()} == {f"box{n}": [] for n in range(SOURCES)}
+    assert {source: overlaps(spans) for source, spans in intervals.items()} == {
+        f"box{n}": [] for n in range(SOURCES)
+    }
     assert takeover < POLL_SECONDS + 2.0
     assert sum(1 for count in grants.values() if count) >= 2  # the work really was shared
 
@@ -247,7 +272,9 @@ def test_a_lease_is_refused_while_held_and_freed_when_its_holder_dies(tmp_path):
     with postgres_schema_url() as url:
         engine = create_engine(url)
         leases = leases_for(engine)
-        holder = subprocess.Popen([sys.executable, "-c", _HOLD_A_LEASE, url], stdout=subprocess.PIPE, text=True)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", _HOLD_A_LEASE, url], stdout=subprocess.PIPE, text=True
+        )
         try:
             assert holder.stdout.readline().strip() == "held"
             with leases.hold("box") as lease:
@@ -265,7 +292,9 @@ def test_a_lease_is_refused_while_held_and_freed_when_its_holder_dies(tmp_path):
 
 def test_sqlite_leases_are_file_locks_that_a_dead_process_releases(tmp_path):
     database = tmp_path / "store.db"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD_A_LEASE, f"sqlite:///{database}"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_A_LEASE, f"sqlite:///{database}"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         leases = FileLeases(str(database))
@@ -278,8 +307,12 @@ def test_sqlite_leases_are_file_locks_that_a_dead_process_releases(tmp_path):
 
 
 def test_the_lease_key_is_the_same_everywhere_and_apart_per_schema():
-    assert lease_key("public", "inbox") == 7190604561121510721  # a hash of the bytes: no per-process seed, as Python's hash() has
-    assert len({lease_key("public", "inbox"), lease_key("other", "inbox"), lease_key("public", "inbox2")}) == 3
+    assert (
+        lease_key("public", "inbox") == 7190604561121510721
+    )  # a hash of the bytes: no per-process seed, as Python's hash() has
+    assert (
+        len({lease_key("public", "inbox"), lease_key("other", "inbox"), lease_key("public", "inbox2")}) == 3
+    )
 
 
 class CountingTriager:
@@ -294,12 +327,21 @@ class CountingTriager:
         return self.shared.triage_bytes(raw, source=source, source_name=source_name)
 
 
-def test_a_watching_worker_keeps_the_lease_through_idle_and_another_takes_over_when_it_stops(mailbox, triager, tmp_path):
-    settings = Settings(sources=[mailbox.settings(watch=True)], store={"url": f"sqlite:///{tmp_path / 'store.db'}"}, schedule={"poll_every": "1s"})
+def test_a_watching_worker_keeps_the_lease_through_idle_and_another_takes_over_when_it_stops(
+    mailbox, triager, tmp_path
+):
+    settings = Settings(
+        sources=[mailbox.settings(watch=True)],
+        store={"url": f"sqlite:///{tmp_path / 'store.db'}"},
+        schedule={"poll_every": "1s"},
+    )
     shared = OneAtATime(triager)  # two services in one process: spaCy must still run one message at a time
     counters = [CountingTriager(shared), CountingTriager(shared)]
     first, second = (Service(settings, triager=counter) for counter in counters)
-    threads = [threading.Thread(target=service.watch, args=[service.sources[0], timedelta(seconds=1)]) for service in (first, second)]
+    threads = [
+        threading.Thread(target=service.watch, args=[service.sources[0], timedelta(seconds=1)])
+        for service in (first, second)
+    ]
     mailbox.append(sample_messages(1, "idle-first"))
     try:
         threads[0].start()
@@ -327,7 +369,9 @@ def test_a_lease_lost_mid_poll_ends_the_poll_after_the_batch_in_hand(mailbox, tr
     require_postgres()
     mailbox.append(sample_messages(500, "lost"))
     with postgres_schema_url() as url:
-        service = Service(Settings(sources=[mailbox.settings(fetch_chunk=50)], store={"url": url}), triager=triager)
+        service = Service(
+            Settings(sources=[mailbox.settings(fetch_chunk=50)], store={"url": url}), triager=triager
+        )
         engine = create_engine(url)
         schema = current_schema(engine)
         outcome: list = []
@@ -336,7 +380,10 @@ def test_a_lease_lost_mid_poll_ends_the_poll_after_the_batch_in_hand(mailbox, tr
             poll.start()
             wait_for(lambda: service.store.count() >= 100, 30, "the first batch")
             with engine.begin() as connection:  # as an administrator or a server restart would
-                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": lease_session(engine, schema, "inbox")[0]})
+                connection.execute(
+                    text("SELECT pg_terminate_backend(:pid)"),
+                    {"pid": lease_session(engine, schema, "inbox")[0]},
+                )
             poll.join(60)
             stopped_at = service.store.count()
             rest = service.poll(service.sources[0])

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
-from complaint_triage.clock import as_utc, utc_now
 from complaint_triage.cases import Case, bundle
+from complaint_triage.clock import as_utc, utc_now
 from complaint_triage.credentials import read_secret, tls_context
 from complaint_triage.errors import AlertError
 from complaint_triage.logs import scrub
@@ -63,9 +63,18 @@ def compose(case: Case) -> Alert:
     lines += [f"{name}: {value}" for name, value in case.key_facts()]
     lines += [f"Check ({check.severity}): {check.message}" for check in case.checks]
     lines += ["", "Next steps:"] + [f"{n}. {step}" for n, step in enumerate(case.next_steps, 1)]
-    data = {"case_keys": keys, "urgency": case.urgency, "kind": case.kind, "subject": case.subject, "from": case.sender,
-            "asins": case.asins, "complaint_ids": case.complaint_ids, "marketplace": case.marketplace,
-            "response_due": case.response_due.isoformat() if case.response_due else None, "next_steps": case.next_steps}
+    data = {
+        "case_keys": keys,
+        "urgency": case.urgency,
+        "kind": case.kind,
+        "subject": case.subject,
+        "from": case.sender,
+        "asins": case.asins,
+        "complaint_ids": case.complaint_ids,
+        "marketplace": case.marketplace,
+        "response_due": case.response_due.isoformat() if case.response_due else None,
+        "next_steps": case.next_steps,
+    }
     return Alert(case_keys=keys, urgency=case.urgency, title=title, text="\n".join(lines), facts=data)
 
 
@@ -134,14 +143,23 @@ class WebhookChannel:
 def post_json(url: str, payload: dict, ca_file: str | None, timeout: float, what: str) -> None:
     """POST PAYLOAD as JSON; anything but a 2xx answer is an AlertError naming WHAT (never the URL, which carries a token)."""
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "complaint-triage"})
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "complaint-triage"},
+    )
     context = _tls_context(ca_file) if url.lower().startswith("https:") else None
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         raise AlertError(f"{what}: HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:  # the URL (with its token) stays out of the message
+    except (
+        urllib.error.URLError,
+        OSError,
+        ValueError,
+    ) as exc:  # the URL (with its token) stays out of the message
         raise AlertError(f"{what}: {type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
     if not 200 <= status < 300:
         raise AlertError(f"{what}: HTTP {status}")
@@ -175,17 +193,24 @@ class DispatchReport:
     failed: list[str] = field(default_factory=list)
 
 
-
-def pending(store: Store, settings: AlertSettings, channel_names: list[str], now: datetime | None = None) -> list[Case]:
+def pending(
+    store: Store, settings: AlertSettings, channel_names: list[str], now: datetime | None = None
+) -> list[Case]:
     """New cases at an alerting urgency, recent enough, that some channel has not announced yet (bundled by mail)."""
     now = now or utc_now()
     oldest = now - parse_duration(settings.max_age)
     candidates = store.alert_log.new_case_keys(oldest)  # a backfill of old mail stays quiet
     done = store.alert_log.outcomes(candidates)
-    finished = {key for key, row in done.items() if row["state"] == "sent" or row["attempts"] >= settings.max_attempts}
-    wanted = [case for case in store.cases_by_key(candidates)
-              if alerting(case, settings.urgencies) and _recent(case, oldest)
-              and any((case.key, name) not in finished for name in channel_names)]
+    finished = {
+        key for key, row in done.items() if row["state"] == "sent" or row["attempts"] >= settings.max_attempts
+    }
+    wanted = [
+        case
+        for case in store.cases_by_key(candidates)
+        if alerting(case, settings.urgencies)
+        and _recent(case, oldest)
+        and any((case.key, name) not in finished for name in channel_names)
+    ]
     return bundle(wanted)
 
 
@@ -200,7 +225,9 @@ def _recent(case: Case, oldest: datetime) -> bool:
     return moment >= oldest
 
 
-def dispatch(store: Store, settings: AlertSettings, channels: list[Channel] | None = None, now: datetime | None = None) -> DispatchReport:
+def dispatch(
+    store: Store, settings: AlertSettings, channels: list[Channel] | None = None, now: datetime | None = None
+) -> DispatchReport:
     """Announce every pending case on every channel that has not yet; record each outcome. Never raises for a delivery failure."""
     channels = channels_for(settings) if channels is None else channels
     report = DispatchReport()
@@ -212,11 +239,19 @@ def dispatch(store: Store, settings: AlertSettings, channels: list[Channel] | No
         alert = compose(case)
         for channel in channels:
             previous = done.get((case.key, channel.name))
-            if previous is not None and (previous["state"] == "sent" or previous["attempts"] >= settings.max_attempts):
+            if previous is not None and (
+                previous["state"] == "sent" or previous["attempts"] >= settings.max_attempts
+            ):
                 continue
             error = _deliver(channel, alert, settings.attempts_per_run)
             attempts = (previous["attempts"] if previous is not None else 0) + 1
-            store.alert_log.record_outcome(alert.case_keys, channel.name, outcome_state(error, attempts, settings.max_attempts), attempts, error)
+            store.alert_log.record_outcome(
+                alert.case_keys,
+                channel.name,
+                outcome_state(error, attempts, settings.max_attempts),
+                attempts,
+                error,
+            )
             (report.failed if error else report.sent).append(f"{channel.name}:{case.key}")
     return report
 
@@ -229,7 +264,9 @@ def outcome_state(error: str | None, attempts: int, max_attempts: int) -> str:
 def _deliver(channel: Channel, alert: Alert, attempts: int) -> str | None:
     """Send with a short exponential backoff; the last error's text, or None once delivered."""
     try:
-        for attempt in Retrying(stop=stop_after_attempt(attempts), wait=wait_exponential(multiplier=0.5, max=5), reraise=True):
+        for attempt in Retrying(
+            stop=stop_after_attempt(attempts), wait=wait_exponential(multiplier=0.5, max=5), reraise=True
+        ):
             with attempt:
                 channel.send(alert)
     except AlertError as exc:

@@ -24,7 +24,9 @@ CLOSED_STATUSES = frozenset({"resolved", "no_response_needed"})
 CLOSING_KINDS = frozenset({"retraction", "reinstatement"})
 _RANK = {level: index for index, level in enumerate(URGENCIES)}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-MAX_OWNER_CHARS = 254  # the longest usable e-mail address (RFC 5321 path limit); keeps case keys within their column
+MAX_OWNER_CHARS = (
+    254  # the longest usable e-mail address (RFC 5321 path limit); keeps case keys within their column
+)
 
 
 class CaseKey(BaseModel):
@@ -60,7 +62,9 @@ class Case(BaseModel):
     opened_at: datetime
     history: list[CaseEvent] = Field(default_factory=list)
     message_ids: list[str] = Field(default_factory=list)
-    also: list[str] = Field(default_factory=list)  # the other cases the same mail raised (one notice, several complaint IDs)
+    also: list[str] = Field(
+        default_factory=list
+    )  # the other cases the same mail raised (one notice, several complaint IDs)
     # What its messages say, the newest complaint leading:
     urgency: str = "low"
     urgency_reasons: list[str] = Field(default_factory=list)
@@ -92,11 +96,17 @@ class Case(BaseModel):
     def key_facts(self) -> list[tuple[str, str]]:
         """The facts every rendering of a case shows (summary, alert, CLI, HTML), in one order; empty ones left out."""
         facts = [
-            ("Kind", self.kind), ("Claims", ", ".join(self.claim_types)), ("ASINs", ", ".join(self.asins)),
-            ("Marks", ", ".join(self.trademarks)), ("Registrations", ", ".join(self.registration_numbers)),
-            ("Patents", ", ".join(self.patent_numbers)), ("Complaint IDs", ", ".join(self.complaint_ids)),
-            ("Rights owner", ", ".join(self.rights_owner_emails) or (self.rights_owner or "")), ("Marketplace", self.marketplace or ""),
-            ("Respond by", self.response_due.isoformat() if self.response_due else "no date stated"), ("Why", "; ".join(self.urgency_reasons)),
+            ("Kind", self.kind),
+            ("Claims", ", ".join(self.claim_types)),
+            ("ASINs", ", ".join(self.asins)),
+            ("Marks", ", ".join(self.trademarks)),
+            ("Registrations", ", ".join(self.registration_numbers)),
+            ("Patents", ", ".join(self.patent_numbers)),
+            ("Complaint IDs", ", ".join(self.complaint_ids)),
+            ("Rights owner", ", ".join(self.rights_owner_emails) or (self.rights_owner or "")),
+            ("Marketplace", self.marketplace or ""),
+            ("Respond by", self.response_due.isoformat() if self.response_due else "no date stated"),
+            ("Why", "; ".join(self.urgency_reasons)),
         ]
         return [(name, value) for name, value in facts if value]
 
@@ -127,11 +137,22 @@ def case_keys(record: TriageRecord) -> list[CaseKey]:
         return []
     owner = _bounded(rights_owner_of(record))
     if record.complaint_ids:
-        return [CaseKey(key=f"complaint:{cid}", complaint_id=cid, rights_owner=owner) for cid in record.complaint_ids]
+        return [
+            CaseKey(key=f"complaint:{cid}", complaint_id=cid, rights_owner=owner)
+            for cid in record.complaint_ids
+        ]
     if record.asins:
-        return [CaseKey(key=f"asin:{asin}:{owner or 'unknown'}", asin=asin, rights_owner=owner) for asin in record.asins]
+        return [
+            CaseKey(key=f"asin:{asin}:{owner or 'unknown'}", asin=asin, rights_owner=owner)
+            for asin in record.asins
+        ]
     if record.is_complaint or record.needs_review:
-        return [CaseKey(key="mail:" + hashlib.sha256(record.message_id.encode("utf-8", "replace")).hexdigest()[:20], rights_owner=owner)]
+        return [
+            CaseKey(
+                key="mail:" + hashlib.sha256(record.message_id.encode("utf-8", "replace")).hexdigest()[:20],
+                rights_owner=owner,
+            )
+        ]
     return []
 
 
@@ -145,10 +166,18 @@ def _bounded(owner: str | None) -> str | None:
 def thread_ids(record: TriageRecord) -> list[str]:
     """The Message-IDs a reply refers to, in the bracketed and the bare form."""
     ids = ([record.in_reply_to] if record.in_reply_to else []) + record.references
-    return sorted({form for ref in ids for form in (ref.strip(), "<" + ref.strip().strip("<>") + ">", ref.strip().strip("<>"))})
+    return sorted(
+        {
+            form
+            for ref in ids
+            for form in (ref.strip(), "<" + ref.strip().strip("<>") + ">", ref.strip().strip("<>"))
+        }
+    )
 
 
-def status_change(current: str | None, record: TriageRecord, closed_after: datetime | None) -> tuple[str, str] | None:
+def status_change(
+    current: str | None, record: TriageRecord, closed_after: datetime | None
+) -> tuple[str, str] | None:
     """The (status, note) a newly linked message sets, if any.
 
     A retraction or reinstatement closes the case. New complaint mail reopens a closed case, but
@@ -190,29 +219,31 @@ def describe(case: Case, records: list[TriageRecord]) -> Case:
     complaints = [r for r in ordered if r.is_complaint or r.needs_review] or ordered
     lead = complaints[-1]
     highest = min(complaints, key=lambda r: _RANK[r.urgency])
-    return case.model_copy(update={
-        "urgency": highest.urgency,
-        "urgency_reasons": highest.urgency_reasons,
-        "needs_review": any(r.needs_review for r in ordered),
-        "review_reasons": _union(r.review_reasons for r in ordered),
-        "kind": lead.kind,
-        "subject": lead.subject,
-        "sender": lead.from_,
-        "first_received_at": ordered[0].received_at,
-        "last_received_at": ordered[-1].received_at,
-        "claim_types": _union(r.claim_types for r in complaints),
-        "asins": _union(r.asins for r in ordered),
-        "trademarks": _union(r.trademarks for r in complaints),
-        "registration_numbers": _union(r.registration_numbers for r in complaints),
-        "patent_numbers": _union(r.patent_numbers for r in complaints),
-        "complaint_ids": _union(r.complaint_ids for r in ordered),
-        "rights_owner_emails": _union(r.rights_owner_emails for r in ordered),
-        "marketplace": next((r.marketplace for r in reversed(complaints) if r.marketplace), None),
-        "response_due": next((r.response_due for r in reversed(complaints) if r.response_due), None),
-        "checks": _unique_checks(r.checks for r in complaints),
-        "next_steps": lead.next_steps,
-        "links": _union(r.links for r in complaints),
-    })
+    return case.model_copy(
+        update={
+            "urgency": highest.urgency,
+            "urgency_reasons": highest.urgency_reasons,
+            "needs_review": any(r.needs_review for r in ordered),
+            "review_reasons": _union(r.review_reasons for r in ordered),
+            "kind": lead.kind,
+            "subject": lead.subject,
+            "sender": lead.from_,
+            "first_received_at": ordered[0].received_at,
+            "last_received_at": ordered[-1].received_at,
+            "claim_types": _union(r.claim_types for r in complaints),
+            "asins": _union(r.asins for r in ordered),
+            "trademarks": _union(r.trademarks for r in complaints),
+            "registration_numbers": _union(r.registration_numbers for r in complaints),
+            "patent_numbers": _union(r.patent_numbers for r in complaints),
+            "complaint_ids": _union(r.complaint_ids for r in ordered),
+            "rights_owner_emails": _union(r.rights_owner_emails for r in ordered),
+            "marketplace": next((r.marketplace for r in reversed(complaints) if r.marketplace), None),
+            "response_due": next((r.response_due for r in reversed(complaints) if r.response_due), None),
+            "checks": _unique_checks(r.checks for r in complaints),
+            "next_steps": lead.next_steps,
+            "links": _union(r.links for r in complaints),
+        }
+    )
 
 
 def bundle(cases: list[Case]) -> list[Case]:

@@ -11,7 +11,9 @@ from complaint_triage.errors import ConfigError, TriageError
 from complaint_triage.logs import register_secret
 
 
-def read_secret(env_name: str | None, file_name: str | None, what: str, error: type[TriageError] = ConfigError) -> str | None:
+def read_secret(
+    env_name: str | None, file_name: str | None, what: str, error: type[TriageError] = ConfigError
+) -> str | None:
     """The secret in ENV_NAME or FILE_NAME (None when neither is named); ERROR says which is missing."""
     if env_name:
         value = os.environ.get(env_name)
@@ -35,4 +37,6 @@ def tls_context(ca_file: str | None, what: str, error: type[TriageError] = Confi
     try:
         return ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
     except (OSError, ssl.SSLError) as exc:
-        raise error(f"{what}: cannot read ca_file {ca_file}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise error(
+            f"{what}: cannot read ca_file {ca_file}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None

@@ -8,12 +8,18 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from complaint_triage.records import KINDS, URGENCIES
 from complaint_triage.pipeline.triage import Triager
+from complaint_triage.records import KINDS, URGENCIES
 
 SET_FIELDS = (
-    "claim_types", "asins", "trademarks", "registration_numbers", "patent_numbers",
-    "copyright_registrations", "complaint_ids", "rights_owner_emails",
+    "claim_types",
+    "asins",
+    "trademarks",
+    "registration_numbers",
+    "patent_numbers",
+    "copyright_registrations",
+    "complaint_ids",
+    "rights_owner_emails",
 )
 SCALAR_FIELDS = ("is_complaint", "kind", "urgency", "marketplace", "deadline_days")
 
@@ -42,8 +48,12 @@ class Evaluation(BaseModel):
     accuracy: dict[str, float]
     is_complaint_false_positives: int
     is_complaint_false_negatives: int
-    complaint: FieldScore = Field(description="is_complaint as a detection task: precision and recall of complaints")
-    silent_misses: list[str] = Field(default_factory=list, description="complaints rated low without needs_review")
+    complaint: FieldScore = Field(
+        description="is_complaint as a detection task: precision and recall of complaints"
+    )
+    silent_misses: list[str] = Field(
+        default_factory=list, description="complaints rated low without needs_review"
+    )
     urgency_confusion: dict[str, dict[str, int]]
     kind_confusion: dict[str, dict[str, int]]
     disagreements: list[Disagreement] = Field(default_factory=list)
@@ -63,7 +73,14 @@ def _score(tp: int, fp: int, fn: int) -> FieldScore:
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return FieldScore(precision=round(precision, 4), recall=round(recall, 4), f1=round(f1, 4), true_positives=tp, false_positives=fp, false_negatives=fn)
+    return FieldScore(
+        precision=round(precision, 4),
+        recall=round(recall, 4),
+        f1=round(f1, 4),
+        true_positives=tp,
+        false_positives=fp,
+        false_negatives=fn,
+    )
 
 
 def fixture_pairs(directory: Path, recursive: bool = True) -> list[tuple[Path, Path]]:
@@ -78,7 +95,11 @@ def fixture_pairs(directory: Path, recursive: bool = True) -> list[tuple[Path, P
 
 def is_silent_miss(expected: dict, record: dict) -> bool:
     """A real complaint that the record rates low and does not flag for review: the worst outcome."""
-    return bool(expected.get("is_complaint")) and record.get("urgency") == "low" and not record.get("needs_review")
+    return (
+        bool(expected.get("is_complaint"))
+        and record.get("urgency") == "low"
+        and not record.get("needs_review")
+    )
 
 
 def evaluate(directory: Path, triager: Triager, recursive: bool = True) -> Evaluation:
@@ -100,12 +121,18 @@ def evaluate(directory: Path, triager: Triager, recursive: bool = True) -> Evalu
             want, got = _normalise_set(field, expected.get(field)), _normalise_set(field, record.get(field))
             counts[field].update(tp=len(want & got), fp=len(got - want), fn=len(want - got))
             if want != got:
-                disagreements.append(Disagreement(file=eml.name, field=field, expected=sorted(want), got=sorted(got)))
+                disagreements.append(
+                    Disagreement(file=eml.name, field=field, expected=sorted(want), got=sorted(got))
+                )
         for field in SCALAR_FIELDS:
             if expected.get(field) == record.get(field):
                 correct[field] += 1
             else:
-                disagreements.append(Disagreement(file=eml.name, field=field, expected=expected.get(field), got=record.get(field)))
+                disagreements.append(
+                    Disagreement(
+                        file=eml.name, field=field, expected=expected.get(field), got=record.get(field)
+                    )
+                )
         complaint_fp += bool(record["is_complaint"] and not expected.get("is_complaint"))
         complaint_fn += bool(expected.get("is_complaint") and not record["is_complaint"])
         complaint_tp += bool(expected.get("is_complaint") and record["is_complaint"])
@@ -118,7 +145,9 @@ def evaluate(directory: Path, triager: Triager, recursive: bool = True) -> Evalu
     total = len(pairs) or 1
     return Evaluation(
         files=len(pairs),
-        fields={field: _score(c["tp"], c["fp"], c["fn"]) for field, c in ((f, counts[f]) for f in SET_FIELDS)},
+        fields={
+            field: _score(c["tp"], c["fp"], c["fn"]) for field, c in ((f, counts[f]) for f in SET_FIELDS)
+        },
         accuracy={field: round(correct[field] / total, 4) for field in SCALAR_FIELDS},
         is_complaint_false_positives=complaint_fp,
         is_complaint_false_negatives=complaint_fn,

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 from complaint_triage.alerts import Alert, Channel, DispatchReport, _deliver, channels_for, outcome_state
 from complaint_triage.logs import scrub
-from complaint_triage.settings import Settings, SourceSettings, parse_duration
 from complaint_triage.records import SourceStatus
+from complaint_triage.settings import Settings, SourceSettings, parse_duration
 
 FAILING_STATES = ("failing", "down", "stale")
 
@@ -27,7 +27,9 @@ class SourceHealth:
     """One source's status, judged: its state, whether its credentials work, and the outage it is in, if any."""
 
     status: SourceStatus
-    state: str  # ok | not polled | failing (not yet for long) | down (announce it) | stale (no poll reached it)
+    state: (
+        str  # ok | not polled | failing (not yet for long) | down (announce it) | stale (no poll reached it)
+    )
     auth: str  # ok | failed | unknown
     outage_since: datetime | None = None
 
@@ -38,10 +40,16 @@ class SourceHealth:
 
     def as_json(self) -> dict:
         """The status and the judgement as one JSON-ready dict."""
-        values = {key: value.isoformat(timespec="seconds") if isinstance(value, datetime) else value
-                  for key, value in asdict(self.status).items()}
-        return {**values, "state": self.state, "auth": self.auth,
-                "outage_since": self.outage_since.isoformat(timespec="seconds") if self.outage_since else None}
+        values = {
+            key: value.isoformat(timespec="seconds") if isinstance(value, datetime) else value
+            for key, value in asdict(self.status).items()
+        }
+        return {
+            **values,
+            "state": self.state,
+            "auth": self.auth,
+            "outage_since": self.outage_since.isoformat(timespec="seconds") if self.outage_since else None,
+        }
 
 
 def _now() -> datetime:
@@ -50,24 +58,36 @@ def _now() -> datetime:
 
 def stale_after(settings: Settings) -> timedelta:
     """How long without any poll makes a source stale: the down time, or two poll intervals when they are longer."""
-    return max(parse_duration(settings.alerts.source_down_after), 2 * parse_duration(settings.schedule.poll_every))
+    return max(
+        parse_duration(settings.alerts.source_down_after), 2 * parse_duration(settings.schedule.poll_every)
+    )
 
 
 def assess(status: SourceStatus, settings: Settings, now: datetime | None = None) -> SourceHealth:
     """Judge one source's status against `source_down_after` and the poll interval."""
     now = now or _now()
-    auth = "failed" if status.auth_failed else "ok" if status.failing_since is None and status.last_success_at else "unknown"
+    auth = (
+        "failed"
+        if status.auth_failed
+        else "ok"
+        if status.failing_since is None and status.last_success_at
+        else "unknown"
+    )
     if status.last_poll_at is None:
         return SourceHealth(status, "not polled", auth)
     if status.failing_since is not None:
         long_enough = now - status.failing_since >= parse_duration(settings.alerts.source_down_after)
-        return SourceHealth(status, "down" if status.auth_failed or long_enough else "failing", auth, status.failing_since)
+        return SourceHealth(
+            status, "down" if status.auth_failed or long_enough else "failing", auth, status.failing_since
+        )
     if now - status.last_poll_at >= stale_after(settings):
         return SourceHealth(status, "stale", auth, status.last_poll_at)
     return SourceHealth(status, "ok", auth)
 
 
-def assess_all(settings: Settings, statuses: list[SourceStatus], now: datetime | None = None) -> list[SourceHealth]:
+def assess_all(
+    settings: Settings, statuses: list[SourceStatus], now: datetime | None = None
+) -> list[SourceHealth]:
     """Judge every source's status."""
     return [assess(status, settings, now) for status in statuses]
 
@@ -75,37 +95,60 @@ def assess_all(settings: Settings, statuses: list[SourceStatus], now: datetime |
 def remedy(source: SourceSettings, health: SourceHealth, settings: Settings) -> str:
     """What the person reading the alert should do about it, in one sentence."""
     if health.state == "stale":
-        return ("no poll has reached this source: check that `complaint-triage run` is running and not stuck "
-                "(its log says why); `complaint-triage status` shows every source")
+        return (
+            "no poll has reached this source: check that `complaint-triage run` is running and not stuck "
+            "(its log says why); `complaint-triage status` shows every source"
+        )
     if health.auth == "failed":
         return _auth_remedy(source)
-    return (f"the error says what to check; the source is tried again every {settings.schedule.poll_every}, "
-            f"and `complaint-triage status` shows when it works again")
+    return (
+        f"the error says what to check; the source is tried again every {settings.schedule.poll_every}, "
+        f"and `complaint-triage status` shows when it works again"
+    )
 
 
 def _auth_remedy(source: SourceSettings) -> str:
     if source.type == "graph":
-        where = (f"the environment variable {source.client_secret_env}" if source.client_secret_env
-                 else f"the file {source.client_secret_file or source.certificate_file}")
-        return (f"check the app's client secret or certificate in {where} (Entra secrets expire), and that the app "
-                f"has the Mail.ReadWrite application permission with admin consent; `complaint-triage auth {source.name}` tries it")
+        where = (
+            f"the environment variable {source.client_secret_env}"
+            if source.client_secret_env
+            else f"the file {source.client_secret_file or source.certificate_file}"
+        )
+        return (
+            f"check the app's client secret or certificate in {where} (Entra secrets expire), and that the app "
+            f"has the Mail.ReadWrite application permission with admin consent; `complaint-triage auth {source.name}` tries it"
+        )
     if source.type == "gmail":
         if source.credentials_file:
-            return (f"check the service account key in {source.credentials_file} and its domain-wide delegation "
-                    "(the gmail.modify scope) in the Workspace admin console; then `complaint-triage run --once`")
-        return (f"the refresh token in {source.token_file} was refused (revoked, or expired after 7 days for an app in "
-                f"testing): run the consent flow again, `complaint-triage auth {source.name}`; then `complaint-triage run --once`")
+            return (
+                f"check the service account key in {source.credentials_file} and its domain-wide delegation "
+                "(the gmail.modify scope) in the Workspace admin console; then `complaint-triage run --once`"
+            )
+        return (
+            f"the refresh token in {source.token_file} was refused (revoked, or expired after 7 days for an app in "
+            f"testing): run the consent flow again, `complaint-triage auth {source.name}`; then `complaint-triage run --once`"
+        )
     if source.oauth2_provider == "microsoft":
-        return ("check the app's client secret or certificate (Entra secrets expire), its IMAP.AccessAsApp permission "
-                "and the mailbox permission of its service principal in Exchange; then `complaint-triage run --once`")
+        return (
+            "check the app's client secret or certificate (Entra secrets expire), its IMAP.AccessAsApp permission "
+            "and the mailbox permission of its service principal in Exchange; then `complaint-triage run --once`"
+        )
     if source.oauth2_provider == "google":
-        return (f"the Google token was refused: re-run `complaint-triage auth {source.name}` (the consent flow writes a new "
-                "token_file), or check the service account's delegation of https://mail.google.com/; then `complaint-triage run --once`")
+        return (
+            f"the Google token was refused: re-run `complaint-triage auth {source.name}` (the consent flow writes a new "
+            "token_file), or check the service account's delegation of https://mail.google.com/; then `complaint-triage run --once`"
+        )
     if source.oauth2_token_command:
         return "run oauth2_token_command by hand and check that it prints a valid access token; then `complaint-triage run --once`"
-    where = f"the environment variable {source.password_env}" if source.password_env else f"the file {source.password_file}"
-    return (f"check the password in {where} (Gmail needs an app password; Microsoft 365 takes no password over IMAP, "
-            "only OAuth2); then `complaint-triage run --once`")
+    where = (
+        f"the environment variable {source.password_env}"
+        if source.password_env
+        else f"the file {source.password_file}"
+    )
+    return (
+        f"check the password in {where} (Gmail needs an app password; Microsoft 365 takes no password over IMAP, "
+        "only OAuth2); then `complaint-triage run --once`"
+    )
 
 
 def _when(moment: datetime | None) -> str:
@@ -122,29 +165,64 @@ def outage_alert(source: SourceSettings, health: SourceHealth, settings: Setting
     status, key = health.status, _key(source.name, "down", health.outage_since)
     action, error = remedy(source, health, settings), _one_line(status.last_error)
     title = f"[SOURCE DOWN] {source.name}: no mail read since {_when(status.last_success_at)}"
-    lines = [title, "", f"Source: {source.name} ({source.type})", f"Failing since: {_when(health.outage_since)}",
-             f"Last successful poll: {_when(status.last_success_at)}", f"Credentials: {health.auth}",
-             f"Last error: {error}", f"What to do: {action}"]
-    facts = {"event": "source_down", "source": source.name, "since": _when(health.outage_since),
-             "last_success_at": _when(status.last_success_at), "auth": health.auth, "last_error": error, "action": action}
+    lines = [
+        title,
+        "",
+        f"Source: {source.name} ({source.type})",
+        f"Failing since: {_when(health.outage_since)}",
+        f"Last successful poll: {_when(status.last_success_at)}",
+        f"Credentials: {health.auth}",
+        f"Last error: {error}",
+        f"What to do: {action}",
+    ]
+    facts = {
+        "event": "source_down",
+        "source": source.name,
+        "since": _when(health.outage_since),
+        "last_success_at": _when(status.last_success_at),
+        "auth": health.auth,
+        "last_error": error,
+        "action": action,
+    }
     return Alert(case_keys=[key], urgency="critical", title=title, text="\n".join(lines), facts=facts)
 
 
 def recovery_alert(source: SourceSettings, status: SourceStatus, since: datetime) -> Alert:
     """The notice that a source announced as down reads mail again."""
     title = f"[SOURCE RECOVERED] {source.name}: reading mail again since {_when(status.last_success_at)}"
-    lines = [title, "", f"Source: {source.name} ({source.type})", f"Down from: {_when(since)}",
-             f"Working again at: {_when(status.last_success_at)}"]
-    facts = {"event": "source_recovered", "source": source.name, "since": _when(since), "recovered_at": _when(status.last_success_at)}
-    return Alert(case_keys=[_key(source.name, "up", since)], urgency="low", title=title, text="\n".join(lines), facts=facts)
+    lines = [
+        title,
+        "",
+        f"Source: {source.name} ({source.type})",
+        f"Down from: {_when(since)}",
+        f"Working again at: {_when(status.last_success_at)}",
+    ]
+    facts = {
+        "event": "source_recovered",
+        "source": source.name,
+        "since": _when(since),
+        "recovered_at": _when(status.last_success_at),
+    }
+    return Alert(
+        case_keys=[_key(source.name, "up", since)],
+        urgency="low",
+        title=title,
+        text="\n".join(lines),
+        facts=facts,
+    )
 
 
 def _key(name: str, event: str, since: datetime) -> str:
     return f"source:{name}:{event}:{since.astimezone(UTC).isoformat()}"
 
 
-def dispatch_source_alerts(store, settings: Settings, statuses: list[SourceStatus], channels: list[Channel] | None = None,
-                           now: datetime | None = None) -> DispatchReport:
+def dispatch_source_alerts(
+    store,
+    settings: Settings,
+    statuses: list[SourceStatus],
+    channels: list[Channel] | None = None,
+    now: datetime | None = None,
+) -> DispatchReport:
     """Announce every outage due and every recovery of an announced one, once per channel; record each outcome."""
     channels = channels_for(settings.alerts) if channels is None else channels
     report = DispatchReport()
@@ -170,11 +248,13 @@ def _announced_outages(log_rows: dict, name: str) -> dict[datetime, set[str]]:
     found: dict[datetime, set[str]] = {}
     for (key, channel), row in log_rows.items():
         if key.startswith(prefix) and row["state"] == "sent":
-            found.setdefault(datetime.fromisoformat(key[len(prefix):]), set()).add(channel)
+            found.setdefault(datetime.fromisoformat(key[len(prefix) :]), set()).add(channel)
     return found
 
 
-def _send(store, settings: Settings, alert: Alert, channels: list[Channel], log_rows: dict, report: DispatchReport) -> None:
+def _send(
+    store, settings: Settings, alert: Alert, channels: list[Channel], log_rows: dict, report: DispatchReport
+) -> None:
     """Deliver ALERT on each channel that has not carried it (nor given up on it); note each outcome."""
     key, limit = alert.case_keys[0], settings.alerts.max_attempts
     for channel in channels:
@@ -183,5 +263,7 @@ def _send(store, settings: Settings, alert: Alert, channels: list[Channel], log_
             continue
         error = _deliver(channel, alert, settings.alerts.attempts_per_run)
         attempts = (previous["attempts"] if previous is not None else 0) + 1
-        store.alert_log.record_outcome([key], channel.name, outcome_state(error, attempts, limit), attempts, error)
+        store.alert_log.record_outcome(
+            [key], channel.name, outcome_state(error, attempts, limit), attempts, error
+        )
         (report.failed if error else report.sent).append(f"{channel.name}:{key}")

@@ -7,9 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-
-from complaint_triage.records import RawMessage, TriageRecord
 from complaint_triage.pipeline.triage import Triager, failed_record
+from complaint_triage.records import RawMessage, TriageRecord
 from complaint_triage.store import Store
 
 # A batch is committed at BATCH_SIZE messages, BATCH_BYTES of raw mail or BATCH_SECONDS after its
@@ -62,7 +61,9 @@ def _triage_in_worker(message: RawMessage) -> TriageRecord:
     return triage_message(_worker_triager, message)
 
 
-def _batches(items: Iterable[T], size: int, raw_of: Callable[[T], bytes], seconds: float | None = None) -> Iterator[list[T]]:
+def _batches(
+    items: Iterable[T], size: int, raw_of: Callable[[T], bytes], seconds: float | None = None
+) -> Iterator[list[T]]:
     """ITEMS in lists of at most SIZE items or BATCH_BYTES of raw mail; with SECONDS, also cut once a list has been open that long."""
     batch: list[T] = []
     held, opened = 0, 0.0
@@ -71,7 +72,11 @@ def _batches(items: Iterable[T], size: int, raw_of: Callable[[T], bytes], second
             opened = time.monotonic()
         batch.append(item)
         held += len(raw_of(item))
-        if len(batch) >= size or held >= BATCH_BYTES or (seconds is not None and time.monotonic() - opened >= seconds):
+        if (
+            len(batch) >= size
+            or held >= BATCH_BYTES
+            or (seconds is not None and time.monotonic() - opened >= seconds)
+        ):
             yield batch
             batch, held = [], 0
     if batch:
@@ -82,7 +87,9 @@ def _raw(message: RawMessage) -> bytes:
     return message.raw
 
 
-def triage_stream(messages: Iterable[RawMessage], triager: Triager, workers: int = 1, batch_size: int = BATCH_SIZE) -> Iterator[tuple[RawMessage, TriageRecord]]:
+def triage_stream(
+    messages: Iterable[RawMessage], triager: Triager, workers: int = 1, batch_size: int = BATCH_SIZE
+) -> Iterator[tuple[RawMessage, TriageRecord]]:
     """Triage messages in input order; with workers > 1, forked processes triage one batch while the next is read."""
     if workers <= 1:
         for message in messages:
@@ -93,7 +100,10 @@ def triage_stream(messages: Iterable[RawMessage], triager: Triager, workers: int
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         pending = None
         for batch in _batches(messages, batch_size, _raw):
-            submitted = (batch, pool.map_async(_triage_in_worker, batch, chunksize=max(1, len(batch) // (workers * 4))))
+            submitted = (
+                batch,
+                pool.map_async(_triage_in_worker, batch, chunksize=max(1, len(batch) // (workers * 4))),
+            )
             if pending is not None:
                 yield from zip(pending[0], pending[1].get())
             pending = submitted
@@ -121,23 +131,36 @@ def ingest(
     """
     summary = IngestSummary()
 
-    def counted(pairs: Iterator[tuple[RawMessage, TriageRecord]]) -> Iterator[tuple[RawMessage, TriageRecord]]:
+    def counted(
+        pairs: Iterator[tuple[RawMessage, TriageRecord]],
+    ) -> Iterator[tuple[RawMessage, TriageRecord]]:
         for message, record in pairs:
             summary.add(record)
             if on_record is not None:
                 on_record(record)
             yield message, record
 
-    for batch in _batches(counted(triage_stream(messages, triager, workers, batch_size)), batch_size, lambda pair: pair[0].raw, batch_seconds):
+    for batch in _batches(
+        counted(triage_stream(messages, triager, workers, batch_size)),
+        batch_size,
+        lambda pair: pair[0].raw,
+        batch_seconds,
+    ):
         _commit(batch, store, settle, summary, on_commit, durable)
     return summary
 
 
-def _commit(batch, store: Store | None, settle, summary: IngestSummary, on_commit=None, durable: bool = False) -> None:
+def _commit(
+    batch, store: Store | None, settle, summary: IngestSummary, on_commit=None, durable: bool = False
+) -> None:
     if not batch:
         return
     committed = [message for message, _ in batch]
     if store is not None:
-        summary.stored += store.save_many(batch, None if on_commit is None else lambda connection: on_commit(connection, committed), durable=durable)
+        summary.stored += store.save_many(
+            batch,
+            None if on_commit is None else lambda connection: on_commit(connection, committed),
+            durable=durable,
+        )
     if settle is not None and store is not None:  # a mailbox is touched only after its records are committed
         settle(committed)

@@ -22,7 +22,9 @@ def register_secret(value: str | None) -> None:
 
 
 def _environment_secrets() -> set[str]:
-    return {value for name, value in os.environ.items() if _SECRET_ENV.search(name) and value and len(value) >= 4}
+    return {
+        value for name, value in os.environ.items() if _SECRET_ENV.search(name) and value and len(value) >= 4
+    }
 
 
 def scrub(text: str) -> str:
@@ -70,7 +72,11 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     """Send the package's logs to stderr as text or JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(ScrubbingFilter())
-    handler.setFormatter(JsonLineFormatter() if log_format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonLineFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     logger = logging.getLogger("complaint_triage")
     logger.handlers[:] = [handler]
     logger.setLevel(level)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
@@ -40,7 +39,9 @@ class RawMessage(BaseModel):
     raw: bytes
     source: str
     source_name: str | None = None
-    unfetched_reason: str | None = None  # set when the source kept only the headers (over its size limit), and why
+    unfetched_reason: str | None = (
+        None  # set when the source kept only the headers (over its size limit), and why
+    )
 
 
 class Attachment(BaseModel):
@@ -49,7 +50,9 @@ class Attachment(BaseModel):
     filename: str | None
     content_type: str
     size: int
-    content: bytes = Field(default=b"", repr=False, exclude=True)  # the decoded payload, for the attachment reader
+    content: bytes = Field(
+        default=b"", repr=False, exclude=True
+    )  # the decoded payload, for the attachment reader
 
 
 AttachmentType = Literal["pdf", "docx", "doc", "zip", "image", "text", "unknown"]
@@ -94,7 +97,9 @@ class ParsedEmail(BaseModel):
     @property
     def full_text(self) -> str:
         """Subject, body, attached letters and quoted copy: everything the extractor reads."""
-        return "\n".join(part for part in (self.subject, self.body_text, self.attachment_text, self.quoted_text) if part)
+        return "\n".join(
+            part for part in (self.subject, self.body_text, self.attachment_text, self.quoted_text) if part
+        )
 
 
 class Check(BaseModel):
@@ -154,7 +159,9 @@ class TriageRecord(BaseModel):
     checks: list[Check] = Field(default_factory=list)
     links: list[str] = Field(default_factory=list)
     needs_review: bool = False  # looks like a notice or a legal demand the rules cannot decide (design.md)
-    review_reasons: list[str] = Field(default_factory=list)  # why a person should read it, most important first
+    review_reasons: list[str] = Field(
+        default_factory=list
+    )  # why a person should read it, most important first
     attachments: list[AttachmentRecord] = Field(default_factory=list)
     forwarded_by: str | None = None
     in_reply_to: str | None = None

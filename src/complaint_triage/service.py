@@ -24,23 +24,28 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_when_event_set, wait_exponential
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_when_event_set,
+    wait_exponential,
+)
 
 from complaint_triage import alerts, health
 from complaint_triage import report as reports
-from complaint_triage.records import SourceStatus
 from complaint_triage.errors import SourceAuthError, SourceInterrupted, TransientSourceError, TriageError
 from complaint_triage.ingest import IngestSummary, ingest
-from complaint_triage.store.leases import Lease
-from complaint_triage.records import RawMessage
 from complaint_triage.pipeline.parse import message_identity
 from complaint_triage.pipeline.triage import default_triager
+from complaint_triage.records import RawMessage, SourceStatus
 from complaint_triage.resources import model_location
 from complaint_triage.settings import Settings, SourceSettings, parse_duration
 from complaint_triage.sources import sources_for_path
 from complaint_triage.sources.base import CheckpointLedger, MailSource
 from complaint_triage.sources.imap import ImapSource
 from complaint_triage.store import Store
+from complaint_triage.store.leases import Lease
 
 log = logging.getLogger("complaint_triage.service")
 
@@ -77,7 +82,6 @@ class SavedMailSource(MailSource):
         return sources_for_path(self.path, self.name, self.type).fetch_messages()
 
 
-
 class OneAtATime:
     """Serialises triage across source threads: the spaCy pipeline's memory zones are not safe to share."""
 
@@ -90,10 +94,14 @@ class OneAtATime:
             return self.triager.triage_bytes(raw, source=source, source_name=source_name)
 
 
-def build_source(settings: SourceSettings, checkpoints: CheckpointLedger, stop: threading.Event) -> MailSource:
+def build_source(
+    settings: SourceSettings, checkpoints: CheckpointLedger, stop: threading.Event
+) -> MailSource:
     """The mail source a [[sources]] entry describes."""
     if settings.type == "graph":
-        from complaint_triage.sources.graph import GraphSource  # httpx and MSAL only for those who read Microsoft 365
+        from complaint_triage.sources.graph import (
+            GraphSource,  # httpx and MSAL only for those who read Microsoft 365
+        )
 
         return GraphSource(settings, stop)
     if settings.type == "gmail":
@@ -113,13 +121,22 @@ def header_identity(raw: bytes) -> str:
 class Service:
     """The sources, triager and store of one configuration: polled once, or run on a schedule until stopped."""
 
-    def __init__(self, settings: Settings, store: Store | None = None, triager=None, backoff: Backoff = Backoff()):
+    def __init__(
+        self, settings: Settings, store: Store | None = None, triager=None, backoff: Backoff = Backoff()
+    ):
         self.settings, self.backoff = settings, backoff
         self.store = store or Store(settings.store.url)
         self.checkpoints = self.store.checkpoints
         self.leases = self.store.leases()
-        self.triager = OneAtATime(triager or default_triager(settings.schedule.timezone, model_location(settings.pipeline.model_dir),
-                                                             settings.pipeline.tables_dir, attachments=settings.attachments))
+        self.triager = OneAtATime(
+            triager
+            or default_triager(
+                settings.schedule.timezone,
+                model_location(settings.pipeline.model_dir),
+                settings.pipeline.tables_dir,
+                attachments=settings.attachments,
+            )
+        )
         self.stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self.sources = [build_source(source, self.checkpoints, self.stop) for source in settings.sources]
@@ -137,7 +154,9 @@ class Service:
 
     @staticmethod
     def _skipped(source) -> PollOutcome:
-        log.debug("%s: another worker holds the lease: poll skipped", source.name, extra={"source": source.name})
+        log.debug(
+            "%s: another worker holds the lease: poll skipped", source.name, extra={"source": source.name}
+        )
         return PollOutcome(source.name, skipped=True)
 
     def _poll_leased(self, source, lease: Lease) -> PollOutcome:
@@ -156,7 +175,13 @@ class Service:
         except Exception as exc:  # a bug in one source must not stop the service or the other sources
             outcome.error = f"internal error: {type(exc).__name__}: {exc}"
             log.exception("poll of %s failed", source.name, extra={"source": source.name})
-        self.checkpoints.record_poll(source.name, outcome.error, source.backlog, auth_failed=auth_failed, token_expires_at=source.token_expires_at)
+        self.checkpoints.record_poll(
+            source.name,
+            outcome.error,
+            source.backlog,
+            auth_failed=auth_failed,
+            token_expires_at=source.token_expires_at,
+        )
         if outcome.summary.stored or outcome.error:  # new cases, or an outage that may be due
             self._wake_alerts()
         return outcome
@@ -171,18 +196,39 @@ class Service:
             stop=stop_after_attempt(self.backoff.attempts) | stop_when_event_set(self.stop),
             wait=wait_exponential(multiplier=self.backoff.first_wait, max=self.backoff.max_wait),
             sleep=self.stop.wait,  # a shutdown cuts a backoff short
-            before_sleep=lambda state: log.warning("%s; retrying in %.1f s", state.outcome.exception(), state.upcoming_sleep),
+            before_sleep=lambda state: log.warning(
+                "%s; retrying in %.1f s", state.outcome.exception(), state.upcoming_sleep
+            ),
             reraise=True,
         )
 
     def _ingest(self, source, lease: Lease) -> IngestSummary:
         # An API source resumes from the cursor committed last; other sources know their place or are read whole.
-        messages = source.fetch_messages(self.checkpoints.cursor(source.name, source.scope)) if source.uses_cursor else source.fetch_messages()
-        if not source.keeps_place:  # saved mail has no checkpoint, an API cursor may re-read a page: skip what is stored
-            messages = (message for message in messages if not self.store.holds(header_identity(message.raw), message.raw))
-        summary = ingest(self._until_stopped(messages, lease), self.triager, self.store, settle=source.settle, on_commit=self._committer(source, lease),
-                         durable=source.touches_mailbox, batch_seconds=self.settings.store.commit_seconds)
-        if source.uses_cursor and source.completed_cursor() is not None:  # the round ran to its end and all of it is committed
+        messages = (
+            source.fetch_messages(self.checkpoints.cursor(source.name, source.scope))
+            if source.uses_cursor
+            else source.fetch_messages()
+        )
+        if (
+            not source.keeps_place
+        ):  # saved mail has no checkpoint, an API cursor may re-read a page: skip what is stored
+            messages = (
+                message
+                for message in messages
+                if not self.store.holds(header_identity(message.raw), message.raw)
+            )
+        summary = ingest(
+            self._until_stopped(messages, lease),
+            self.triager,
+            self.store,
+            settle=source.settle,
+            on_commit=self._committer(source, lease),
+            durable=source.touches_mailbox,
+            batch_seconds=self.settings.store.commit_seconds,
+        )
+        if (
+            source.uses_cursor and source.completed_cursor() is not None
+        ):  # the round ran to its end and all of it is committed
             self.checkpoints.save_cursor(source.name, source.scope, source.completed_cursor())
         return summary
 
@@ -201,7 +247,9 @@ class Service:
             lease.confirm()  # once a batch: a lost lease ends the poll after this commit
             source.record_progress(connection, messages)
             if source.uses_cursor:
-                self.checkpoints.advance_cursor(connection, source.name, source.scope, source.cursor_after(messages))
+                self.checkpoints.advance_cursor(
+                    connection, source.name, source.scope, source.cursor_after(messages)
+                )
             self.checkpoints.count_triaged(connection, source.name, len(messages))
 
         return on_commit
@@ -224,7 +272,9 @@ class Service:
                     self._skipped(source)
                     return False
                 outcome = self._poll_leased(source, lease)
-                return self.stop.is_set() or (not outcome.error and self._wait_for_mail(source, min(seconds, IDLE_RENEW_SECONDS)))
+                return self.stop.is_set() or (
+                    not outcome.error and self._wait_for_mail(source, min(seconds, IDLE_RENEW_SECONDS))
+                )
         except TriageError as exc:  # the lease could not be asked for
             log.error("%s", exc, extra={"source": source.name})
             return False
@@ -245,7 +295,9 @@ class Service:
         """Announce new critical (and, if configured, high) cases and sources down or back; failures are recorded and retried later, never raised."""
         try:
             result = alerts.dispatch(self.store, self.settings.alerts)
-            sources = health.dispatch_source_alerts(self.store, self.settings, source_statuses(self.settings, self.store))
+            sources = health.dispatch_source_alerts(
+                self.store, self.settings, source_statuses(self.settings, self.store)
+            )
         except TriageError as exc:
             log.error("alerts: %s", exc)
             return
@@ -257,7 +309,9 @@ class Service:
         """Run the alerts job now (after a poll committed new records), in its own thread: triage never waits for a channel."""
         if self._scheduler is not None and self.settings.alerts.enabled:
             try:
-                self._scheduler.modify_job("alerts", next_run_time=datetime.now(ZoneInfo(self.settings.schedule.timezone)))
+                self._scheduler.modify_job(
+                    "alerts", next_run_time=datetime.now(ZoneInfo(self.settings.schedule.timezone))
+                )
             except Exception as exc:  # the scheduler is shutting down: the next start sends what is pending
                 log.debug("alerts job not woken: %s", exc)
 
@@ -275,7 +329,10 @@ class Service:
         summary = reports.summary_for_day(self.store, day, zone, self.settings.escalations, day_starts=starts)
         directory = Path(self.settings.reports.dir)
         directory.mkdir(parents=True, exist_ok=True)
-        written = [self._write_report(summary, output_format, directory) for output_format in self.settings.reports.formats]
+        written = [
+            self._write_report(summary, output_format, directory)
+            for output_format in self.settings.reports.formats
+        ]
         if deliver:
             from complaint_triage.report.delivery import deliver_summary
 
@@ -309,18 +366,40 @@ class Service:
         scheduler = BackgroundScheduler(
             timezone=zone,
             executors={"default": ThreadPoolExecutor(len(self.sources) + 2)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(every.total_seconds())},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": int(every.total_seconds()),
+            },
         )
         now = datetime.now(zone)
         for source in self.sources:
             if source.watches:
-                scheduler.add_job(self.watch, args=[source, every], id=f"watch:{source.name}", next_run_time=now)
+                scheduler.add_job(
+                    self.watch, args=[source, every], id=f"watch:{source.name}", next_run_time=now
+                )
             else:
-                scheduler.add_job(self.poll, IntervalTrigger(seconds=every.total_seconds(), timezone=zone), args=[source], id=f"poll:{source.name}", next_run_time=now)
+                scheduler.add_job(
+                    self.poll,
+                    IntervalTrigger(seconds=every.total_seconds(), timezone=zone),
+                    args=[source],
+                    id=f"poll:{source.name}",
+                    next_run_time=now,
+                )
         hour, minute = (int(part) for part in self.settings.schedule.daily_report_at.split(":"))
-        scheduler.add_job(self._daily_report_job, CronTrigger(hour=hour, minute=minute, timezone=zone), id="daily-report", misfire_grace_time=3600)
+        scheduler.add_job(
+            self._daily_report_job,
+            CronTrigger(hour=hour, minute=minute, timezone=zone),
+            id="daily-report",
+            misfire_grace_time=3600,
+        )
         if self.settings.alerts.enabled:
-            scheduler.add_job(self.send_alerts, IntervalTrigger(seconds=every.total_seconds(), timezone=zone), id="alerts", next_run_time=now)
+            scheduler.add_job(
+                self.send_alerts,
+                IntervalTrigger(seconds=every.total_seconds(), timezone=zone),
+                id="alerts",
+                next_run_time=now,
+            )
         self._scheduler = scheduler
         return scheduler
 
@@ -328,7 +407,11 @@ class Service:
         """Run the schedule until stop is set, then let running polls commit what they hold, and close."""
         scheduler = self.scheduler()
         scheduler.start()
-        log.info("service started: %d sources, polling every %s", len(self.sources), self.settings.schedule.poll_every)
+        log.info(
+            "service started: %d sources, polling every %s",
+            len(self.sources),
+            self.settings.schedule.poll_every,
+        )
         while not self.stop.wait(1.0):
             pass
         log.info("stopping: finishing the messages in hand")

@@ -99,7 +99,9 @@ class SourceSettings(Section):
     password_env: str | None = None
     password_file: str | None = None
     oauth2_token_command: str | None = None
-    oauth2_provider: Literal["microsoft", "google"] | None = None  # XOAUTH2 built in (IMAP): see sources/oauth.py
+    oauth2_provider: Literal["microsoft", "google"] | None = (
+        None  # XOAUTH2 built in (IMAP): see sources/oauth.py
+    )
     oauth2_scope: str | None = None  # default: Exchange Online's IMAP, or https://mail.google.com/
     folder: str = "INBOX"
     folders: list[str] = Field(default_factory=list)
@@ -122,7 +124,9 @@ class SourceSettings(Section):
     credentials_file: str | None = None  # the service account's JSON key (domain-wide delegation)
     user: str | None = None  # the mailbox; "me" for the token_file's own account
     client_secrets_file: str | None = None  # the installed app's client, for the consent flow
-    token_file: str | None = None  # the authorised-user token the consent flow wrote (refresh token, mode 0600)
+    token_file: str | None = (
+        None  # the authorised-user token the consent flow wrote (refresh token, mode 0600)
+    )
     query: str = "in:inbox"  # what the first poll lists
     label: str = "INBOX"  # whose additions later polls read from the history
     gmail_url: str = "https://gmail.googleapis.com/gmail/v1"
@@ -131,7 +135,11 @@ class SourceSettings(Section):
     @model_validator(mode="before")
     @classmethod
     def _refuse_inline_password(cls, data: Any) -> Any:
-        return refuse_inline_secrets(data, ("password", "token", "client_secret"), "use password_env, password_file or oauth2_token_command")
+        return refuse_inline_secrets(
+            data,
+            ("password", "token", "client_secret"),
+            "use password_env, password_file or oauth2_token_command",
+        )
 
     @model_validator(mode="after")
     def _check_shape(self) -> "SourceSettings":
@@ -149,16 +157,25 @@ class SourceSettings(Section):
         if not self.host or not self.username:
             raise ValueError(f"source {self.name!r}: imap needs host and username")
         if self.security == "none" and not is_loopback(self.host):
-            raise ValueError(f"source {self.name!r}: security = \"none\" is allowed only for a loopback host")
+            raise ValueError(f'source {self.name!r}: security = "none" is allowed only for a loopback host')
         if self.after == "move" and not self.move_to:
-            raise ValueError(f"source {self.name!r}: after = \"move\" needs move_to")
+            raise ValueError(f'source {self.name!r}: after = "move" needs move_to')
         if not (self.password_env or self.password_file or self.oauth2_token_command or self.oauth2_provider):
-            raise ValueError(f"source {self.name!r}: imap needs password_env, password_file, oauth2_token_command or oauth2_provider")
-        if self.oauth2_provider == "microsoft" and not (self.tenant_id and self.client_id and (
-                self.client_secret_env or self.client_secret_file or self.certificate_file)):
-            raise ValueError(f"source {self.name!r}: oauth2_provider = \"microsoft\" needs tenant_id, client_id and a client secret or certificate")
+            raise ValueError(
+                f"source {self.name!r}: imap needs password_env, password_file, oauth2_token_command or oauth2_provider"
+            )
+        if self.oauth2_provider == "microsoft" and not (
+            self.tenant_id
+            and self.client_id
+            and (self.client_secret_env or self.client_secret_file or self.certificate_file)
+        ):
+            raise ValueError(
+                f'source {self.name!r}: oauth2_provider = "microsoft" needs tenant_id, client_id and a client secret or certificate'
+            )
         if self.oauth2_provider == "google" and not (self.token_file or self.credentials_file):
-            raise ValueError(f"source {self.name!r}: oauth2_provider = \"google\" needs token_file or credentials_file")
+            raise ValueError(
+                f'source {self.name!r}: oauth2_provider = "google" needs token_file or credentials_file'
+            )
         if self.port is None:
             self.port = 993 if self.security == "ssl" else 143
 
@@ -167,19 +184,23 @@ class SourceSettings(Section):
         if missing:
             raise ValueError(f"source {self.name!r}: graph needs {', '.join(missing)}")
         if not (self.client_secret_env or self.client_secret_file or self.certificate_file):
-            raise ValueError(f"source {self.name!r}: graph needs client_secret_env, client_secret_file or certificate_file")
+            raise ValueError(
+                f"source {self.name!r}: graph needs client_secret_env, client_secret_file or certificate_file"
+            )
         if self.after == "move" and not self.move_to:
-            raise ValueError(f"source {self.name!r}: after = \"move\" needs move_to")
+            raise ValueError(f'source {self.name!r}: after = "move" needs move_to')
         if self.folder == "INBOX":  # the IMAP default; Graph's well-known name
             self.folder = "inbox"
 
     def _check_gmail(self) -> None:
         if not self.user:
-            raise ValueError(f"source {self.name!r}: gmail needs user (the mailbox, or \"me\" with token_file)")
+            raise ValueError(f'source {self.name!r}: gmail needs user (the mailbox, or "me" with token_file)')
         if not (self.credentials_file or self.token_file):
-            raise ValueError(f"source {self.name!r}: gmail needs credentials_file (a service account) or token_file")
+            raise ValueError(
+                f"source {self.name!r}: gmail needs credentials_file (a service account) or token_file"
+            )
         if self.after == "move" and not self.move_to:
-            raise ValueError(f"source {self.name!r}: after = \"move\" needs move_to")
+            raise ValueError(f'source {self.name!r}: after = "move" needs move_to')
 
     @property
     def all_folders(self) -> list[str]:
@@ -240,10 +261,16 @@ class ChatSettings(Section):
 
 class ReportSettings(Section):
     dir: str = "reports"
-    formats: list[Literal["html", "markdown", "json", "csv"]] = Field(default_factory=lambda: ["html", "markdown", "json"])
-    email_to: list[str] = Field(default_factory=list)  # sent over the [alerts.email] SMTP settings at daily_report_at
+    formats: list[Literal["html", "markdown", "json", "csv"]] = Field(
+        default_factory=lambda: ["html", "markdown", "json"]
+    )
+    email_to: list[str] = Field(
+        default_factory=list
+    )  # sent over the [alerts.email] SMTP settings at daily_report_at
     chat: list[ChatSettings] = Field(default_factory=list)
-    workspace_url: str | None = None  # where `complaint-triage serve` is reached, for links in the chat version
+    workspace_url: str | None = (
+        None  # where `complaint-triage serve` is reached, for links in the chat version
+    )
 
 
 class EscalationSettings(Section):
@@ -328,7 +355,9 @@ class AlertSettings(Section):
 class AttachmentSettings(Section):
     """Limits on reading attached PDF and DOCX letters; each extraction runs in a child process under them."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")  # hashable: the cached default triager is keyed on it
+    model_config = ConfigDict(
+        frozen=True, extra="forbid"
+    )  # hashable: the cached default triager is keyed on it
 
     read: bool = True  # false: attachments stay metadata only
     max_per_message: int = Field(10, ge=0)
@@ -388,7 +417,7 @@ def _apply_env_overrides(data: dict, environ: dict[str, str]) -> dict[tuple, str
     for key, value in sorted(environ.items()):
         if not key.startswith(ENV_PREFIX):
             continue
-        path = [part.lower() for part in key[len(ENV_PREFIX):].split("__") if part]
+        path = [part.lower() for part in key[len(ENV_PREFIX) :].split("__") if part]
         _set_path(data, path, value, key)
         origins[tuple(int(part) if part.isdigit() else part for part in path)] = key
     return origins
@@ -443,7 +472,10 @@ def known_keys(location: tuple) -> list[str]:
 
 
 def _where(location: tuple) -> str:
-    return "".join(f"[{part}]" if isinstance(part, int) else (f".{part}" if index else str(part)) for index, part in enumerate(location))
+    return "".join(
+        f"[{part}]" if isinstance(part, int) else (f".{part}" if index else str(part))
+        for index, part in enumerate(location)
+    )
 
 
 def describe_problem(error: dict, origins: dict[tuple, str]) -> str:
@@ -482,14 +514,26 @@ def _absolute_sqlite(url: str, base: Path) -> str:
 def resolve_paths(settings: Settings, base: Path) -> Settings:
     """Make every path in SETTINGS absolute against BASE (the config file's directory)."""
     for source in settings.sources:
-        source.path, source.ca_file, source.password_file = (_absolute(v, base) for v in (source.path, source.ca_file, source.password_file))
+        source.path, source.ca_file, source.password_file = (
+            _absolute(v, base) for v in (source.path, source.ca_file, source.password_file)
+        )
     settings.reports.dir = _absolute(settings.reports.dir, base)
     store = settings.store
-    store.url, store.url_file, store.password_file = _absolute_sqlite(store.url, base), _absolute(store.url_file, base), _absolute(store.password_file, base)
-    settings.pipeline.tables_dir, settings.pipeline.model_dir = _absolute(settings.pipeline.tables_dir, base), _absolute(settings.pipeline.model_dir, base)
+    store.url, store.url_file, store.password_file = (
+        _absolute_sqlite(store.url, base),
+        _absolute(store.url_file, base),
+        _absolute(store.password_file, base),
+    )
+    settings.pipeline.tables_dir, settings.pipeline.model_dir = (
+        _absolute(settings.pipeline.tables_dir, base),
+        _absolute(settings.pipeline.model_dir, base),
+    )
     if settings.alerts.email:
         email = settings.alerts.email
-        email.ca_file, email.password_file = _absolute(email.ca_file, base), _absolute(email.password_file, base)
+        email.ca_file, email.password_file = (
+            _absolute(email.ca_file, base),
+            _absolute(email.password_file, base),
+        )
     if settings.alerts.webhook:
         hook = settings.alerts.webhook
         hook.url_file, hook.ca_file = _absolute(hook.url_file, base), _absolute(hook.ca_file, base)
@@ -507,7 +551,9 @@ def load_settings(path: str | os.PathLike | None = None, environ: dict[str, str]
             raise ConfigError(f"cannot read config {config_path}: {exc}") from exc
     url = data.get("store", {}).get("url") if isinstance(data.get("store"), dict) else None
     if isinstance(url, str) and _has_inline_password(url):
-        raise ConfigError(f"invalid config {config_path}: store.url holds a password, and secrets never live in the config file: use password_env or password_file (or url_env)")
+        raise ConfigError(
+            f"invalid config {config_path}: store.url holds a password, and secrets never live in the config file: use password_env or password_file (or url_env)"
+        )
     origins = _apply_env_overrides(data, dict(os.environ if environ is None else environ))
     try:
         settings = Settings.model_validate(data)
@@ -532,5 +578,7 @@ def store_url(store: StoreSettings) -> str:
         return url
     match = _USER_PART.match(url)
     if not match:
-        raise ConfigError("store: a password is configured but the store URL names no user (postgresql+psycopg://USER@host/db)")
+        raise ConfigError(
+            "store: a password is configured but the store URL names no user (postgresql+psycopg://USER@host/db)"
+        )
     return f"{match.group(1)}{match.group(2)}:{quote(password, safe='')}{match.group(3)}"

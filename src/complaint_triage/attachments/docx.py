@@ -15,7 +15,10 @@ from complaint_triage.settings import AttachmentSettings
 DOCUMENT = "word/document.xml"
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _BREAKS = {_W + "tab": "\t", _W + "br": "\n", _W + "cr": "\n"}
-_SAFE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # Word writes deflate; bzip2/lzma inflate unbounded per chunk
+_SAFE_METHODS = (
+    zipfile.ZIP_STORED,
+    zipfile.ZIP_DEFLATED,
+)  # Word writes deflate; bzip2/lzma inflate unbounded per chunk
 
 
 class NotWordZip(Unreadable):
@@ -34,7 +37,12 @@ def read_docx(data: bytes, limits: AttachmentSettings) -> Extraction:
             return Extraction(type="zip", status="skipped", reason="a zip archive, not a Word document")
         xml = _inflate(archive, member, limits)
     text, cut = cap_text(document_text(xml, limits.max_chars + 1), limits)
-    return Extraction(type="docx", status="truncated" if cut else "read", text=text, reason=f"first {limits.max_chars} characters kept" if cut else None)
+    return Extraction(
+        type="docx",
+        status="truncated" if cut else "read",
+        text=text,
+        reason=f"first {limits.max_chars} characters kept" if cut else None,
+    )
 
 
 def check_archive(archive: zipfile.ZipFile, limits: AttachmentSettings) -> zipfile.ZipInfo | None:
@@ -48,10 +56,14 @@ def check_archive(archive: zipfile.ZipFile, limits: AttachmentSettings) -> zipfi
     for info in members:
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > limits.max_compression_ratio:
-            raise _unreadable(f"member {info.filename[:80]!r} compresses {ratio:.0f}:1 (limit {limits.max_compression_ratio}:1)")
+            raise _unreadable(
+                f"member {info.filename[:80]!r} compresses {ratio:.0f}:1 (limit {limits.max_compression_ratio}:1)"
+            )
     document = next((info for info in members if info.filename == DOCUMENT), None)
     if document is not None and document.file_size > limits.max_document_bytes:
-        raise _unreadable(f"{DOCUMENT} declares {document.file_size} bytes (limit {limits.max_document_bytes})")
+        raise _unreadable(
+            f"{DOCUMENT} declares {document.file_size} bytes (limit {limits.max_document_bytes})"
+        )
     return document
 
 
@@ -86,7 +98,9 @@ def document_text(xml: bytes, max_chars: int) -> str:
     """Paragraph texts of WordprocessingML, parsed incrementally; DTDs, entities and external references refused."""
     lines, size = [], 0
     try:
-        for _event, element in iterparse(io.BytesIO(xml), events=("end",), forbid_dtd=True, forbid_entities=True, forbid_external=True):
+        for _event, element in iterparse(
+            io.BytesIO(xml), events=("end",), forbid_dtd=True, forbid_entities=True, forbid_external=True
+        ):
             if element.tag != _W + "p":
                 continue
             lines.append(_paragraph(element))

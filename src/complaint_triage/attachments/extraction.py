@@ -57,8 +57,12 @@ def _guarded(kind: str, reader, data: bytes, limits: AttachmentSettings) -> Extr
     except Unreadable as exc:
         return Extraction(type=getattr(exc, "type", kind), status="unreadable", reason=str(exc))
     except MemoryError:
-        return Extraction(type=kind, status="unreadable", reason=f"over the memory limit ({limits.memory_mb} MB)")
+        return Extraction(
+            type=kind, status="unreadable", reason=f"over the memory limit ({limits.memory_mb} MB)"
+        )
     except RecursionError:
         return Extraction(type=kind, status="unreadable", reason="nested too deeply (a reference loop?)")
     except Exception as exc:  # noqa: BLE001  the parsers raise many kinds on corrupt files
-        return Extraction(type=kind, status="unreadable", reason=f"corrupt {kind}: {type(exc).__name__}: {str(exc)[:200]}")
+        return Extraction(
+            type=kind, status="unreadable", reason=f"corrupt {kind}: {type(exc).__name__}: {str(exc)[:200]}"
+        )

@@ -47,7 +47,9 @@ def read_pdf(data: bytes, limits: AttachmentSettings) -> Extraction:
 
 def _read(data: bytes, limits: AttachmentSettings) -> Extraction:
     reader = PdfReader(io.BytesIO(data), strict=False)
-    if reader.is_encrypted and not reader.decrypt(""):  # an owner-password-only PDF opens with an empty password
+    if reader.is_encrypted and not reader.decrypt(
+        ""
+    ):  # an owner-password-only PDF opens with an empty password
         raise Unreadable("encrypted: a password is needed")
     total = len(reader.pages)
     if total == 0:
@@ -64,7 +66,13 @@ def _read(data: bytes, limits: AttachmentSettings) -> Extraction:
     if not text:
         return Extraction(type="pdf", status="read", pages=total, reason="no text on its pages")
     truncated = cut or total > limits.max_pages
-    return Extraction(type="pdf", status="truncated" if truncated else "read", text=text, pages=total, reason=_truncation(cut, total, limits))
+    return Extraction(
+        type="pdf",
+        status="truncated" if truncated else "read",
+        text=text,
+        pages=total,
+        reason=_truncation(cut, total, limits),
+    )
 
 
 def _has_images(page) -> bool:

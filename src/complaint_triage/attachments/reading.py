@@ -20,7 +20,9 @@ class ReadAttachment(NamedTuple):
     text: str
 
 
-def read_all(attachments: list[Attachment], read_one: ReadOne, limits: AttachmentSettings) -> list[ReadAttachment]:
+def read_all(
+    attachments: list[Attachment], read_one: ReadOne, limits: AttachmentSettings
+) -> list[ReadAttachment]:
     """Every attachment's entry: PDF and zip ones within the limits are read with read_one, the rest skipped."""
     results, budget = [], limits.max_per_message
     for attachment in attachments:
@@ -31,7 +33,12 @@ def read_all(attachments: list[Attachment], read_one: ReadOne, limits: Attachmen
             extraction = read_one(attachment.content)
         else:
             extraction = Extraction(type=kind, status="skipped", reason=reason)
-        results.append(ReadAttachment(entry(attachment, extraction), extraction.text if extraction.status in ("read", "truncated") else ""))
+        results.append(
+            ReadAttachment(
+                entry(attachment, extraction),
+                extraction.text if extraction.status in ("read", "truncated") else "",
+            )
+        )
     return results
 
 
@@ -55,7 +62,9 @@ def entry(attachment: Attachment, extraction: Extraction) -> AttachmentRecord:
     """The record's entry for one attachment."""
     return AttachmentRecord(
         name=attachment.filename,
-        type=extraction.type if extraction.type in AttachmentRecord.model_fields["type"].annotation.__args__ else "unknown",
+        type=extraction.type
+        if extraction.type in AttachmentRecord.model_fields["type"].annotation.__args__
+        else "unknown",
         size=len(attachment.content) or attachment.size,
         pages=extraction.pages,
         chars=extraction.chars,

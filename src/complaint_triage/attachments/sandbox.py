@@ -35,11 +35,16 @@ class Child:
 
     def __init__(self, limits: AttachmentSettings):
         package_root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+        env = dict(
+            os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+        )
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "complaint_triage.attachments.worker", limits.model_dump_json()],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True,  # no terminal signals
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                start_new_session=True,  # no terminal signals
             )
         except OSError as exc:
             raise ChildGone(f"the reader process could not start ({exc})") from None
@@ -121,7 +126,13 @@ class SandboxedReader:
                 return Extraction(type=sniff_type(data), status="unreadable", reason=self._reason(str(exc)))
             self._recycle(reply)
         self.last_reply = {key: reply[key] for key in ("seconds", "peak_kib", "rss_kib")}
-        return Extraction(type=reply["type"], status=reply["status"], text=reply["text"], pages=reply["pages"], reason=reply["reason"])
+        return Extraction(
+            type=reply["type"],
+            status=reply["status"],
+            text=reply["text"],
+            pages=reply["pages"],
+            reason=reply["reason"],
+        )
 
     def _ask(self, data: bytes) -> dict:
         if self._child is not None and self._child.process.poll() is not None:
@@ -157,4 +168,3 @@ def _stop_holder(state: dict) -> None:
     child = state.get("_child")
     if child is not None:
         child.stop()
-

@@ -70,7 +70,9 @@ def limit_cpu(limits: AttachmentSettings) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     soft = math.ceil(usage.ru_utime + usage.ru_stime) + limits.cpu_seconds
     hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
-    resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+    resource.setrlimit(
+        resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard)
+    )
 
 
 def serve(limits: AttachmentSettings, requests, replies) -> None:
@@ -87,7 +89,9 @@ def serve(limits: AttachmentSettings, requests, replies) -> None:
         limit_cpu(limits)
         started = time.perf_counter()
         reply = extract_attachment(data, limits).to_dict()
-        reply.update(seconds=time.perf_counter() - started, peak_kib=status_kib("VmHWM"), rss_kib=status_kib("VmRSS"))
+        reply.update(
+            seconds=time.perf_counter() - started, peak_kib=status_kib("VmHWM"), rss_kib=status_kib("VmRSS")
+        )
         del data
         write_frame(replies, json.dumps(reply).encode("utf-8"))
 

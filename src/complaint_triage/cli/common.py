@@ -15,7 +15,12 @@ if TYPE_CHECKING:
 
 EXIT_USAGE = 2
 
-config_option = click.option("--config", "config", type=click.Path(dir_okay=False), help="Configuration file (TOML). Default: $COMPLAINT_TRIAGE_CONFIG, ./config/complaint-triage.toml, or the shipped defaults.")
+config_option = click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    help="Configuration file (TOML). Default: $COMPLAINT_TRIAGE_CONFIG, ./config/complaint-triage.toml, or the shipped defaults.",
+)
 
 
 class UsageProblem(click.ClickException):

@@ -18,7 +18,9 @@ def write_starter_config(directory: Path) -> Path:
         raise click.ClickException(f"{target} exists already; not overwritten")
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        target.write_text((config_dir() / "complaint-triage.starter.toml").read_text(encoding="utf-8"), encoding="utf-8")
+        target.write_text(
+            (config_dir() / "complaint-triage.starter.toml").read_text(encoding="utf-8"), encoding="utf-8"
+        )
     except OSError as exc:
         raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
     return target
@@ -32,4 +34,6 @@ def register(cli: click.Group) -> None:
     def init(directory: str) -> None:
         """Write a commented starting configuration into DIRECTORY (default: here)."""
         target = write_starter_config(Path(directory))
-        click.echo(f"configuration written to {target}; edit it, then: complaint-triage run --config {target}")
+        click.echo(
+            f"configuration written to {target}; edit it, then: complaint-triage run --config {target}"
+        )

@@ -24,7 +24,9 @@ from complaint_triage.cli.common import (
 )
 from complaint_triage.errors import CaseError, ConfigError, TriageError, UserError
 
-if TYPE_CHECKING:  # the heavy modules (spaCy, SQLAlchemy, pydantic models, rich) load inside the commands that use them
+if (
+    TYPE_CHECKING
+):  # the heavy modules (spaCy, SQLAlchemy, pydantic models, rich) load inside the commands that use them
     from rich.progress import Progress
     from rich.table import Table
 
@@ -49,15 +51,23 @@ def _triager(settings: Settings):
     from complaint_triage.pipeline.triage import default_triager
     from complaint_triage.resources import model_location
 
-    return default_triager(settings.schedule.timezone, model_location(settings.pipeline.model_dir), settings.pipeline.tables_dir,
-                           attachments=settings.attachments)
-
-
+    return default_triager(
+        settings.schedule.timezone,
+        model_location(settings.pipeline.model_dir),
+        settings.pipeline.tables_dir,
+        attachments=settings.attachments,
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="complaint-triage")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Log lines as text or JSON lines (stderr).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text or JSON lines (stderr).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 def cli(log_format: str, verbose: bool) -> None:
     """Triage the intellectual-property complaint mail Amazon sellers receive."""
@@ -70,7 +80,15 @@ def _progress() -> Progress:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     stderr = _stderr()
-    return Progress(TextColumn("[bold]triage"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=stderr, disable=not stderr.is_terminal, transient=True)
+    return Progress(
+        TextColumn("[bold]triage"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        disable=not stderr.is_terminal,
+        transient=True,
+    )
 
 
 def _record_printer(output_format: str, table: Table | None):
@@ -80,13 +98,28 @@ def _record_printer(output_format: str, table: Table | None):
         elif output_format == "markdown":
             sys.stdout.write(_markdown_row(record) + "\n")
         else:
-            table.add_row(record.urgency, record.kind, ", ".join(record.asins) or "-", ", ".join(record.complaint_ids) or "-", str(record.response_due or "-"), record.error or record.subject[:60], Path(record.source).name)
+            table.add_row(
+                record.urgency,
+                record.kind,
+                ", ".join(record.asins) or "-",
+                ", ".join(record.complaint_ids) or "-",
+                str(record.response_due or "-"),
+                record.error or record.subject[:60],
+                Path(record.source).name,
+            )
 
     return emit
 
 
 def _markdown_row(record: TriageRecord) -> str:
-    cells = [record.urgency, record.kind, ", ".join(record.asins), ", ".join(record.complaint_ids), str(record.response_due or ""), (record.error or record.subject).replace("|", "\\|")]
+    cells = [
+        record.urgency,
+        record.kind,
+        ", ".join(record.asins),
+        ", ".join(record.complaint_ids),
+        str(record.response_due or ""),
+        (record.error or record.subject).replace("|", "\\|"),
+    ]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -101,11 +134,26 @@ def _results_table() -> Table:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "output_format", type=click.Choice(["jsonl", "table", "markdown"]), default="jsonl", show_default=True, help="How records are written to stdout.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["jsonl", "table", "markdown"]),
+    default="jsonl",
+    show_default=True,
+    help="How records are written to stdout.",
+)
 @config_option
 @click.option("--no-store", is_flag=True, help="Do not write records to the store; only print them.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes that triage in parallel (output order is kept).")
-def process(paths: tuple[str, ...], output_format: str, config: str | None, no_store: bool, workers: int) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes that triage in parallel (output order is kept).",
+)
+def process(
+    paths: tuple[str, ...], output_format: str, config: str | None, no_store: bool, workers: int
+) -> None:
     """Triage saved mail: .eml files, directories of them (recursive), mbox files and Maildirs."""
     from rich.console import Console
 
@@ -122,7 +170,9 @@ def process(paths: tuple[str, ...], output_format: str, config: str | None, no_s
     freeze_startup_heap()
     table = _results_table() if output_format == "table" else None
     if output_format == "markdown":
-        sys.stdout.write("| urgency | kind | ASINs | complaint IDs | respond by | subject |\n|---|---|---|---|---|---|\n")
+        sys.stdout.write(
+            "| urgency | kind | ASINs | complaint IDs | respond by | subject |\n|---|---|---|---|---|---|\n"
+        )
     emit = _record_printer(output_format, table)
     with _progress() as progress:
         task = progress.add_task("triage", total=None)
@@ -133,8 +183,17 @@ def process(paths: tuple[str, ...], output_format: str, config: str | None, no_s
 
         summary = IngestSummary()
         for source in sources:
-            summary.merge(ingest(source.fetch_messages(), triager, store, on_record=on_record, settle=source.settle, workers=workers,
-                                 batch_seconds=settings.store.commit_seconds))
+            summary.merge(
+                ingest(
+                    source.fetch_messages(),
+                    triager,
+                    store,
+                    on_record=on_record,
+                    settle=source.settle,
+                    workers=workers,
+                    batch_seconds=settings.store.commit_seconds,
+                )
+            )
     if table is not None:
         Console(width=None if sys.stdout.isatty() else 200).print(table)
     _say_skipped(sources)
@@ -147,7 +206,9 @@ def _say_skipped(sources) -> None:
     if skipped:
         reasons = ", ".join(f"{count} {reason}" for reason, count in skipped.most_common())
         total = sum(skipped.values())
-        _stderr().print(f"skipped {total} file{'s' if total != 1 else ''}: {reasons}", highlight=False, markup=False)
+        _stderr().print(
+            f"skipped {total} file{'s' if total != 1 else ''}: {reasons}", highlight=False, markup=False
+        )
 
 
 def _finish(summary, store: Store | None) -> None:
@@ -174,12 +235,25 @@ def reprocess(config: str | None, failed_only: bool) -> None:
     messages = list(store.raw_messages(failed_only=failed_only))
     with _progress() as progress:
         task = progress.add_task("triage", total=len(messages))
-        summary = ingest(messages, _triager(settings), store, on_record=lambda _r: progress.advance(task), batch_seconds=settings.store.commit_seconds)
+        summary = ingest(
+            messages,
+            _triager(settings),
+            store,
+            on_record=lambda _r: progress.advance(task),
+            batch_seconds=settings.store.commit_seconds,
+        )
     _finish(summary, store)
 
 
 @cli.command()
-@click.option("--format", "output_format", type=click.Choice(["jsonl"]), default="jsonl", show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["jsonl"]),
+    default="jsonl",
+    show_default=True,
+    help="Output format.",
+)
 @config_option
 def export(output_format: str, config: str | None) -> None:
     """Write every stored record to stdout, one JSON object per line."""
@@ -205,8 +279,20 @@ def _report_day(value: str | None, zone: str, rows: list[dict]) -> date:
 
 
 @cli.command()
-@click.option("--date", "day", metavar="YYYY-MM-DD", help="The day to summarise (default: yesterday; also 'today', 'latest').")
-@click.option("--format", "output_format", type=click.Choice(["html", "markdown", "json", "csv"]), default="markdown", show_default=True, help="Output format.")
+@click.option(
+    "--date",
+    "day",
+    metavar="YYYY-MM-DD",
+    help="The day to summarise (default: yesterday; also 'today', 'latest').",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["html", "markdown", "json", "csv"]),
+    default="markdown",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
 @config_option
 def report(day: str | None, output_format: str, output: str | None, config: str | None) -> None:
@@ -224,16 +310,26 @@ def report(day: str | None, output_format: str, output: str | None, config: str 
             Path(output).parent.mkdir(parents=True, exist_ok=True)
             Path(output).write_text(text, encoding="utf-8")
         except OSError as exc:
-            raise click.ClickException(f"cannot write the summary to {output}: {exc.strerror or exc}") from None
+            raise click.ClickException(
+                f"cannot write the summary to {output}: {exc.strerror or exc}"
+            ) from None
         click.echo(f"summary written to {Path(output).resolve()}")
     else:
         sys.stdout.write(text)
 
 
 @cli.command("build-model")
-@click.option("--output", type=click.Path(file_okay=False), help="Directory to write the pipeline into (default: [pipeline] model_dir, else the checkout's models/).")
-@click.option("--vocabulary-from", "vocabulary_from", type=click.Path(exists=True, file_okay=False),
-              help="First refresh the vocabulary (patterns/vocabulary.txt) from the words that recur in the .eml files under this directory.")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Directory to write the pipeline into (default: [pipeline] model_dir, else the checkout's models/).",
+)
+@click.option(
+    "--vocabulary-from",
+    "vocabulary_from",
+    type=click.Path(exists=True, file_okay=False),
+    help="First refresh the vocabulary (patterns/vocabulary.txt) from the words that recur in the .eml files under this directory.",
+)
 @config_option
 def build_model_command(output: str | None, vocabulary_from: str | None, config: str | None) -> None:
     """Assemble the spaCy pipeline from the patterns ([pipeline] tables_dir, else config/patterns/) into models/."""
@@ -243,14 +339,18 @@ def build_model_command(output: str | None, vocabulary_from: str | None, config:
     settings = settings_for(config)
     root = output or settings.pipeline.model_dir
     if root is None and shipped_inside_package():
-        raise UsageProblem("the pipeline shipped inside the installed package is never rebuilt in place: give --output DIR (and set [pipeline] model_dir = DIR)")
+        raise UsageProblem(
+            "the pipeline shipped inside the installed package is never rebuilt in place: give --output DIR (and set [pipeline] model_dir = DIR)"
+        )
     patterns = Path(settings.pipeline.tables_dir) / "patterns" if settings.pipeline.tables_dir else None
     try:
         if vocabulary_from:
             click.echo(f"vocabulary written to {write_vocabulary(Path(vocabulary_from), patterns)}")
         target = build_model(Path(root) if root else None, patterns)
     except OSError as exc:
-        raise click.ClickException(f"cannot write the pipeline to {root or 'models/'}: {exc.strerror or exc}") from None
+        raise click.ClickException(
+            f"cannot write the pipeline to {root or 'models/'}: {exc.strerror or exc}"
+        ) from None
     click.echo(f"pipeline written to {target}")
 
 
@@ -328,9 +428,15 @@ def _one_line(exc: BaseException) -> str:
 
 def _exit_code(exc: BaseException) -> int:
     """2 for usage and configuration problems, 1 for everything that failed while running."""
-    if isinstance(exc, (UsageProblem, ConfigError, CaseError, UserError, click.UsageError, click.BadParameter)):
+    if isinstance(
+        exc, (UsageProblem, ConfigError, CaseError, UserError, click.UsageError, click.BadParameter)
+    ):
         return EXIT_USAGE
-    return exc.exit_code if isinstance(exc, click.ClickException) and exc.exit_code not in (0, 1) else EXIT_RUNTIME
+    return (
+        exc.exit_code
+        if isinstance(exc, click.ClickException) and exc.exit_code not in (0, 1)
+        else EXIT_RUNTIME
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from complaint_triage.cli.common import UsageProblem, config_option, freeze_startup_heap, open_store, settings_for
+from complaint_triage.cli.common import (
+    UsageProblem,
+    config_option,
+    freeze_startup_heap,
+    open_store,
+    settings_for,
+)
 
 if TYPE_CHECKING:  # the service, the store and rich load inside the commands
     from complaint_triage.service import PollOutcome
@@ -18,10 +24,10 @@ if TYPE_CHECKING:  # the service, the store and rich load inside the commands
 log = logging.getLogger("complaint_triage.service")
 
 
-
-
 @click.command()
-@click.option("--once", is_flag=True, help="Poll every source once, then exit (no schedule, no daily summary).")
+@click.option(
+    "--once", is_flag=True, help="Poll every source once, then exit (no schedule, no daily summary)."
+)
 @config_option
 def run(once: bool, config: str | None) -> None:
     """Run the service: poll every source on its schedule, write the daily summary; SIGTERM/SIGINT stop it cleanly."""
@@ -47,8 +53,21 @@ def _report_outcomes(outcomes: list[PollOutcome]) -> None:
     """One log line per source (text or JSON, as configured); exit 1 when a source failed or a message could not be triaged."""
     for outcome in outcomes:
         summary = outcome.summary
-        state = f"error: {outcome.error}" if outcome.error else "skipped: another worker holds its lease" if outcome.skipped else "ok"
-        log.info("%s: %d triaged, %d failed; %s", outcome.source_name, summary.triaged, summary.failed, state, extra={"source": outcome.source_name, "count": summary.triaged})
+        state = (
+            f"error: {outcome.error}"
+            if outcome.error
+            else "skipped: another worker holds its lease"
+            if outcome.skipped
+            else "ok"
+        )
+        log.info(
+            "%s: %d triaged, %d failed; %s",
+            outcome.source_name,
+            summary.triaged,
+            summary.failed,
+            state,
+            extra={"source": outcome.source_name, "count": summary.triaged},
+        )
     if any(outcome.error or outcome.summary.failed for outcome in outcomes):
         sys.exit(1)
 
@@ -58,7 +77,14 @@ def _when(moment: datetime | None) -> str:
 
 
 @click.command()
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 @config_option
 def status(output_format: str, config: str | None) -> None:
     """Show each source's state, credentials, token expiry, last poll and error; exit 1 when any source is failing."""
@@ -84,14 +110,33 @@ def _status_table(judged: list) -> None:
     from rich.table import Table
 
     table = Table(title="Sources")
-    for column in ("source", "state", "auth", "token expires", "last poll", "last success", "last error", "triaged", "backlog"):
+    for column in (
+        "source",
+        "state",
+        "auth",
+        "token expires",
+        "last poll",
+        "last success",
+        "last error",
+        "triaged",
+        "backlog",
+    ):
         table.add_column(column)
     for entry in judged:
         s = entry.status
         error = f"{_when(s.last_error_at)}: {s.last_error}" if s.last_error and entry.failing else "-"
         expiry = _when(s.token_expires_at) if s.token_expires_at else "-"
-        table.add_row(s.source_name, entry.state, entry.auth, expiry, _when(s.last_poll_at), _when(s.last_success_at), error,
-                      str(s.messages_triaged), str(s.backlog))
+        table.add_row(
+            s.source_name,
+            entry.state,
+            entry.auth,
+            expiry,
+            _when(s.last_poll_at),
+            _when(s.last_success_at),
+            error,
+            str(s.messages_triaged),
+            str(s.backlog),
+        )
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
@@ -106,7 +151,9 @@ def auth(source_name: str, config: str | None) -> None:
     settings = settings_for(config)
     source = next((entry for entry in settings.sources if entry.name == source_name), None)
     if source is None:
-        raise UsageProblem(f"no source named {source_name!r} in the config (sources: {', '.join(s.name for s in settings.sources) or 'none'})")
+        raise UsageProblem(
+            f"no source named {source_name!r} in the config (sources: {', '.join(s.name for s in settings.sources) or 'none'})"
+        )
     try:
         click.echo(authorize(source), err=True)
     except TriageError as exc:

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import re
 import string
-from functools import lru_cache
 from datetime import date, timedelta
+from functools import lru_cache
 
 from complaint_triage.pipeline.classify import COMPLAINT_KINDS, Verdict
 from complaint_triage.pipeline.domain import DomainTables
-from complaint_triage.records import AttachmentRecord, Check, Entities, ParsedEmail
 from complaint_triage.pipeline.senders import SenderProfile
+from complaint_triage.records import AttachmentRecord, Check, Entities, ParsedEmail
 
 _FORMATTER = string.Formatter()
 # Cues that make a covering mail look like a legal demand or a notice (design.md: needs_review).
-_DEMAND_CUES = ("KIND_CEASE_DESIST", "KIND_DEMAND", "KIND_LAWSUIT", "CLAIM_TRADEMARK", "CLAIM_COPYRIGHT", "CLAIM_PATENT", "CLAIM_DESIGN", "CLAIM_COUNTERFEIT")
+_DEMAND_CUES = (
+    "KIND_CEASE_DESIST",
+    "KIND_DEMAND",
+    "KIND_LAWSUIT",
+    "CLAIM_TRADEMARK",
+    "CLAIM_COPYRIGHT",
+    "CLAIM_PATENT",
+    "CLAIM_DESIGN",
+    "CLAIM_COUNTERFEIT",
+)
 # ... unless the seller wrote it (a reply to the brand, its own invoices attached) or it is bulk mail.
 _NOT_DEMAND_CUES = ("KIND_REPLY_TO_BRAND", "KIND_NEWSLETTER", "KIND_SOLICITATION")
 
@@ -36,7 +45,10 @@ def registration_office(number: str) -> str | None:
 
 @lru_cache(maxsize=8)
 def _office_patterns(office_words: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, re.Pattern]:
-    return {office: re.compile(r"(?<![\w])(?:" + "|".join(map(re.escape, words)) + r")(?![\w])") for office, words in office_words}
+    return {
+        office: re.compile(r"(?<![\w])(?:" + "|".join(map(re.escape, words)) + r")(?![\w])")
+        for office, words in office_words
+    }
 
 
 def asserted_offices(text: str, entities: Entities, tables: DomainTables) -> set[str]:
@@ -61,15 +73,24 @@ def territory_check(verdict: Verdict, text: str, entities: Entities, tables: Dom
     if not offices or offices & set(store.offices):
         return None
     named = ", ".join(sorted(offices))
-    return Check(code="territory_mismatch", severity="warning", message=f"The asserted registration ({named}) does not cover {verdict.marketplace} ({store.country}).")
+    return Check(
+        code="territory_mismatch",
+        severity="warning",
+        message=f"The asserted registration ({named}) does not cover {verdict.marketplace} ({store.country}).",
+    )
 
 
 def product_category(text: str, tables: DomainTables) -> str | None:
     """The category whose words appear most in the product titles of the notice."""
-    titles = " ".join(re.findall(r"(?im)^\s*(?:title|titel|titre|título|titolo|商品名)\s*[:|]\s*(.+)$", text)).lower()
+    titles = " ".join(
+        re.findall(r"(?im)^\s*(?:title|titel|titre|título|titolo|商品名)\s*[:|]\s*(.+)$", text)
+    ).lower()
     if not titles:
         return None
-    scores = {name: sum(1 for word in category.words if _word_in(word, titles)) for name, category in tables.nice.categories.items()}
+    scores = {
+        name: sum(1 for word in category.words if _word_in(word, titles))
+        for name, category in tables.nice.categories.items()
+    }
     best = max(scores, key=scores.get)
     return best if scores[best] else None
 
@@ -85,18 +106,40 @@ def class_check(verdict: Verdict, text: str, entities: Entities, tables: DomainT
     if set(entities.nice_classes) & set(usual):
         return None
     stated = ", ".join(f"{n} ({tables.nice.headings.get(n, '?')})" for n in entities.nice_classes)
-    return Check(code="class_mismatch", severity="info", message=f"Class {stated} does not normally cover {category} products (usual: {', '.join(map(str, usual))}).")
+    return Check(
+        code="class_mismatch",
+        severity="info",
+        message=f"Class {stated} does not normally cover {category} products (usual: {', '.join(map(str, usual))}).",
+    )
 
 
 def sender_checks(sender: SenderProfile) -> list[Check]:
     """Look-alike domains, failed authentication, Amazon names on non-Amazon domains."""
     checks = []
     if sender.lookalike:
-        checks.append(Check(code="lookalike_sender_domain", severity="critical", message=f"Sender domain {sender.domain} imitates Amazon; likely phishing."))
+        checks.append(
+            Check(
+                code="lookalike_sender_domain",
+                severity="critical",
+                message=f"Sender domain {sender.domain} imitates Amazon; likely phishing.",
+            )
+        )
     if sender.claims_amazon and sender.auth_failed:
-        checks.append(Check(code="sender_not_authenticated", severity="critical", message="The message claims to be from Amazon but failed DKIM/DMARC at the receiving server."))
+        checks.append(
+            Check(
+                code="sender_not_authenticated",
+                severity="critical",
+                message="The message claims to be from Amazon but failed DKIM/DMARC at the receiving server.",
+            )
+        )
     if sender.claims_amazon and not sender.amazon_domain and not sender.lookalike:
-        checks.append(Check(code="not_amazon_sender", severity="warning", message=f"Signed as Amazon but sent from {sender.domain or 'an unknown domain'}."))
+        checks.append(
+            Check(
+                code="not_amazon_sender",
+                severity="warning",
+                message=f"Signed as Amazon but sent from {sender.domain or 'an unknown domain'}.",
+            )
+        )
     return checks
 
 
@@ -104,15 +147,25 @@ def design_apex_check(verdict: Verdict, entities: Entities) -> Check | None:
     """APEX covers utility patents only."""
     if verdict.kind == "patent_evaluation" and "design" in verdict.claim_types:
         designs = [n for n in entities.patent_numbers if n.startswith("USD")] or ["a design right"]
-        return Check(code="design_patent_apex", severity="warning", message=f"APEX covers US utility patents only, but {', '.join(designs)} is a design patent.")
+        return Check(
+            code="design_patent_apex",
+            severity="warning",
+            message=f"APEX covers US utility patents only, but {', '.join(designs)} is a design patent.",
+        )
     return None
 
 
-def make_checks(verdict: Verdict, parsed: ParsedEmail, entities: Entities, sender: SenderProfile, tables: DomainTables) -> list[Check]:
+def make_checks(
+    verdict: Verdict, parsed: ParsedEmail, entities: Entities, sender: SenderProfile, tables: DomainTables
+) -> list[Check]:
     """Every check that applies to this message."""
     text = parsed.full_text
     found = sender_checks(sender)
-    for check in (territory_check(verdict, text, entities, tables), class_check(verdict, text, entities, tables), design_apex_check(verdict, entities)):
+    for check in (
+        territory_check(verdict, text, entities, tables),
+        class_check(verdict, text, entities, tables),
+        design_apex_check(verdict, entities),
+    ):
         if check is not None:
             found.append(check)
     return found
@@ -127,7 +180,11 @@ def attachment_check(attachments: list[AttachmentRecord]) -> Check | None:
     unreadable = [attachment for attachment in attachments if attachment.status == "unreadable"]
     if not unreadable:
         return None
-    return Check(code="attachment_unreadable", severity="warning", message="Could not read the attachment " + "; ".join(map(_describe, unreadable)) + ".")
+    return Check(
+        code="attachment_unreadable",
+        severity="warning",
+        message="Could not read the attachment " + "; ".join(map(_describe, unreadable)) + ".",
+    )
 
 
 def looks_like_demand(verdict: Verdict, parsed: ParsedEmail, entities: Entities) -> bool:
@@ -140,12 +197,17 @@ def looks_like_demand(verdict: Verdict, parsed: ParsedEmail, entities: Entities)
     return any(cues.get(cue, 0) for cue in _DEMAND_CUES)
 
 
-def review_reasons(verdict: Verdict, parsed: ParsedEmail, entities: Entities, attachments: list[AttachmentRecord]) -> list[str]:
+def review_reasons(
+    verdict: Verdict, parsed: ParsedEmail, entities: Entities, attachments: list[AttachmentRecord]
+) -> list[str]:
     """Why a person should read the message: an unreadable attachment to a mail that looks like a notice or a legal demand."""
     unreadable = [attachment for attachment in attachments if attachment.status == "unreadable"]
     if not unreadable or not looks_like_demand(verdict, parsed, entities):
         return []
-    return [f"The mail looks like a legal demand or a notice, but its attachment {_describe(attachment)} could not be read: open it by hand." for attachment in unreadable]
+    return [
+        f"The mail looks like a legal demand or a notice, but its attachment {_describe(attachment)} could not be read: open it by hand."
+        for attachment in unreadable
+    ]
 
 
 def response_due(verdict: Verdict, notice_day: date | None, tables: DomainTables) -> date | None:
@@ -155,7 +217,11 @@ def response_due(verdict: Verdict, notice_day: date | None, tables: DomainTables
     days = verdict.deadline_days
     if days is None:
         playbook = tables.playbooks.kinds.get(verdict.kind)
-        days = playbook.default_days if playbook and (verdict.is_complaint or verdict.kind == "buyer_message") else None
+        days = (
+            playbook.default_days
+            if playbook and (verdict.is_complaint or verdict.kind == "buyer_message")
+            else None
+        )
     return notice_day + timedelta(days=days) if days is not None else None
 
 
@@ -174,7 +240,14 @@ def _partially_filled(names: list[str], values: dict[str, str]) -> bool:
     return bool(lists) and any(values.get(n) for n in lists) and all(values.get(n) for n in others)
 
 
-def next_steps(verdict: Verdict, entities: Entities, checks: list[Check], due: date | None, tables: DomainTables, seller_central: str) -> list[str]:
+def next_steps(
+    verdict: Verdict,
+    entities: Entities,
+    checks: list[Check],
+    due: date | None,
+    tables: DomainTables,
+    seller_central: str,
+) -> list[str]:
     """Ordered actions: the kind's playbook, then each claim type's, then each check's."""
     values = {
         "asins": ", ".join(entities.asins),
@@ -202,7 +275,11 @@ def lookup_links(verdict: Verdict, entities: Entities, tables: DomainTables) -> 
     store = verdict.marketplace or "amazon.com"
     links = [f"https://www.{store}/dp/{asin}" for asin in entities.asins]
     if verdict.is_complaint:
-        links += [link for number in entities.registration_numbers if (link := registry_link(number, verdict.marketplace))]
+        links += [
+            link
+            for number in entities.registration_numbers
+            if (link := registry_link(number, verdict.marketplace))
+        ]
         links += [f"https://patents.google.com/patent/{number}/en" for number in entities.patent_numbers]
         links.append(seller_central_url(verdict, tables) + "/performance/dashboard")
     return links
@@ -218,7 +295,9 @@ def registry_link(number: str, marketplace: str | None = None) -> str | None:
     if office == "US":
         return f"https://tsdr.uspto.gov/#caseNumber={number}&caseType=SERIAL_NO&searchType=statusSearch"
     if re.fullmatch(r"\d{7}", number) and marketplace in (None, "amazon.com"):
-        return f"https://tsdr.uspto.gov/#caseNumber={number}&caseType=US_REGISTRATION_NO&searchType=statusSearch"
+        return (
+            f"https://tsdr.uspto.gov/#caseNumber={number}&caseType=US_REGISTRATION_NO&searchType=statusSearch"
+        )
     return None
 
 

@@ -7,12 +7,16 @@ from collections import Counter
 from pydantic import BaseModel, Field
 
 from complaint_triage.pipeline.domain import DomainTables
-from complaint_triage.records import URGENCIES, Entities, ParsedEmail
 from complaint_triage.pipeline.senders import SenderProfile, domain_of, is_amazon_domain
+from complaint_triage.records import URGENCIES, Entities, ParsedEmail
 
 COMPLAINT_KINDS = {
-    "ip_complaint", "suspected_ip_violation", "account_deactivation", "patent_evaluation",
-    "inauthentic_complaint", "cease_and_desist",
+    "ip_complaint",
+    "suspected_ip_violation",
+    "account_deactivation",
+    "patent_evaluation",
+    "inauthentic_complaint",
+    "cease_and_desist",
 }
 AMAZON_ENFORCEMENT_KINDS = COMPLAINT_KINDS - {"cease_and_desist"}
 _CLAIM_CUES = ("CLAIM_TRADEMARK", "CLAIM_COPYRIGHT", "CLAIM_PATENT", "CLAIM_DESIGN", "CLAIM_COUNTERFEIT")
@@ -37,14 +41,22 @@ def _has(cues: Counter, *labels: str) -> bool:
 
 
 def _has_claim(cues: Counter, entities: Entities) -> bool:
-    return _has(cues, *_CLAIM_CUES) or bool(entities.trademarks or entities.registration_numbers or entities.patent_numbers or entities.copyright_registrations)
+    return _has(cues, *_CLAIM_CUES) or bool(
+        entities.trademarks
+        or entities.registration_numbers
+        or entities.patent_numbers
+        or entities.copyright_registrations
+    )
 
 
 def _is_retraction(parsed: ParsedEmail, cues: Counter, sender: SenderProfile) -> bool:
     """A withdrawal written by the rights owner (not Amazon, not the seller asking for one)."""
     if sender.amazon_domain or not _has(cues, "KIND_RETRACTION"):
         return False
-    to_retraction_desk = any(address.startswith("notice-retraction@") or address.startswith("patent-evaluation@") for address in parsed.to_addresses + parsed.cc_addresses)
+    to_retraction_desk = any(
+        address.startswith("notice-retraction@") or address.startswith("patent-evaluation@")
+        for address in parsed.to_addresses + parsed.cc_addresses
+    )
     if sender.quoted_amazon_notice and not to_retraction_desk:
         return False  # a reply quoting Amazon's notice takes the notice's kind
     return to_retraction_desk or not _has(cues, "KIND_REPLY_TO_BRAND")
@@ -58,10 +70,16 @@ def _amazon_kind(cues: Counter, entities: Entities) -> str | None:
         return "account_deactivation"
     if _has(cues, "KIND_APEX"):
         return "patent_evaluation"
-    if cues.get("KIND_INAUTHENTIC", 0) >= 2 or (_has(cues, "KIND_INAUTHENTIC") and _has(cues, "KIND_DOCUMENTS_REQUESTED")):
+    if cues.get("KIND_INAUTHENTIC", 0) >= 2 or (
+        _has(cues, "KIND_INAUTHENTIC") and _has(cues, "KIND_DOCUMENTS_REQUESTED")
+    ):
         return "inauthentic_complaint"
     relayed = _has(cues, "KIND_RELAYED") or bool(entities.contact_emails)
-    if relayed and not _has(cues, "KIND_SUSPECTED_STRONG") and (_has_claim(cues, entities) or entities.complaint_ids or entities.asins):
+    if (
+        relayed
+        and not _has(cues, "KIND_SUSPECTED_STRONG")
+        and (_has_claim(cues, entities) or entities.complaint_ids or entities.asins)
+    ):
         return "ip_complaint"
     claimed = _has_claim(cues, entities) or _has(cues, "KIND_SUSPECTED_STRONG")
     if claimed and (_has(cues, "KIND_SUSPECTED", "KIND_SUSPECTED_STRONG", "KIND_REMOVAL") or entities.asins):
@@ -79,9 +97,15 @@ def _is_amazon_information(parsed: ParsedEmail, cues: Counter, entities: Entitie
     return _has(cues, "KIND_INFORMATIONAL") or (parsed.list_unsubscribe and not entities.asins)
 
 
-def _is_cease_and_desist(parsed: ParsedEmail, cues: Counter, entities: Entities, sender: SenderProfile) -> bool:
+def _is_cease_and_desist(
+    parsed: ParsedEmail, cues: Counter, entities: Entities, sender: SenderProfile
+) -> bool:
     """A rights owner, agent or law firm writing directly: asserts a right and demands action (or sues)."""
-    if sender.amazon_domain or parsed.list_unsubscribe or _has(cues, "KIND_NEWSLETTER", "KIND_SOLICITATION", "KIND_REPLY_TO_BRAND"):
+    if (
+        sender.amazon_domain
+        or parsed.list_unsubscribe
+        or _has(cues, "KIND_NEWSLETTER", "KIND_SOLICITATION", "KIND_REPLY_TO_BRAND")
+    ):
         return False
     demands = _has(cues, "KIND_CEASE_DESIST", "KIND_DEMAND", "KIND_LAWSUIT")
     return demands and (_has_claim(cues, entities) or _has(cues, "KIND_LAWSUIT", *_CLAIM_WORDS))
@@ -113,7 +137,18 @@ def decide_kind(parsed: ParsedEmail, entities: Entities, sender: SenderProfile, 
 
 def _carries_notice(parsed: ParsedEmail, cues: Counter, entities: Entities, sender: SenderProfile) -> bool:
     """A notice pasted into someone's own mail (an internal thread, a question to a colleague): its identifiers and wording show it."""
-    if sender.amazon_domain or parsed.list_unsubscribe or _has(cues, "KIND_REPLY_TO_BRAND", "KIND_NEWSLETTER", "KIND_SOLICITATION", "KIND_INFORMATIONAL", "KIND_PHISHING_BAIT"):
+    if (
+        sender.amazon_domain
+        or parsed.list_unsubscribe
+        or _has(
+            cues,
+            "KIND_REPLY_TO_BRAND",
+            "KIND_NEWSLETTER",
+            "KIND_SOLICITATION",
+            "KIND_INFORMATIONAL",
+            "KIND_PHISHING_BAIT",
+        )
+    ):
         return False
     return bool(entities.complaint_ids and entities.asins) and _has(cues, "KIND_RELAYED", "KIND_REMOVAL")
 
@@ -126,14 +161,25 @@ def claim_types(kind: str, entities: Entities) -> list[str]:
     design_patent = any(number.startswith("USD") for number in entities.patent_numbers)
     direct = kind == "cease_and_desist"  # a letter's plain words ('our trademark') are its claim
     found = {
-        "trademark": _has(cues, "CLAIM_TRADEMARK") or bool(entities.registration_numbers or entities.trademarks) or (direct and _has(cues, "CLAIM_TRADEMARK_WORD")),
-        "copyright": _has(cues, "CLAIM_COPYRIGHT") or bool(entities.copyright_registrations) or (direct and _has(cues, "CLAIM_COPYRIGHT_WORD")),
-        "patent": _has(cues, "CLAIM_PATENT") or bool(entities.patent_numbers) or kind == "patent_evaluation" or (direct and _has(cues, "CLAIM_PATENT_WORD")),
+        "trademark": _has(cues, "CLAIM_TRADEMARK")
+        or bool(entities.registration_numbers or entities.trademarks)
+        or (direct and _has(cues, "CLAIM_TRADEMARK_WORD")),
+        "copyright": _has(cues, "CLAIM_COPYRIGHT")
+        or bool(entities.copyright_registrations)
+        or (direct and _has(cues, "CLAIM_COPYRIGHT_WORD")),
+        "patent": _has(cues, "CLAIM_PATENT")
+        or bool(entities.patent_numbers)
+        or kind == "patent_evaluation"
+        or (direct and _has(cues, "CLAIM_PATENT_WORD")),
         "counterfeit": _has(cues, "CLAIM_COUNTERFEIT") or kind == "inauthentic_complaint",
         "design": _has(cues, "CLAIM_DESIGN") or design_patent,
     }
     if not any(found.values()):  # no strong cue: the plain words ('Type: Trademark', 'a company's trademark')
-        found.update(trademark=_has(cues, "CLAIM_TRADEMARK_WORD"), copyright=_has(cues, "CLAIM_COPYRIGHT_WORD"), patent=_has(cues, "CLAIM_PATENT_WORD"))
+        found.update(
+            trademark=_has(cues, "CLAIM_TRADEMARK_WORD"),
+            copyright=_has(cues, "CLAIM_COPYRIGHT_WORD"),
+            patent=_has(cues, "CLAIM_PATENT_WORD"),
+        )
     return [name for name in ("trademark", "copyright", "patent", "counterfeit", "design") if found[name]]
 
 
@@ -149,7 +195,11 @@ def seller_addresses(parsed: ParsedEmail, sender: SenderProfile) -> set[str]:
 
 def _is_reply_to_brand(kind: str, parsed: ParsedEmail, entities: Entities) -> bool:
     """The seller writing to the complaining brand (its addresses are the brand's)."""
-    return kind == "other" and _has(Counter(entities.cues), "KIND_REPLY_TO_BRAND") and bool(entities.complaint_ids or entities.asins)
+    return (
+        kind == "other"
+        and _has(Counter(entities.cues), "KIND_REPLY_TO_BRAND")
+        and bool(entities.complaint_ids or entities.asins)
+    )
 
 
 def _email_candidates(kind: str, parsed: ParsedEmail, entities: Entities) -> list[str]:
@@ -164,7 +214,9 @@ def _email_candidates(kind: str, parsed: ParsedEmail, entities: Entities) -> lis
     return list(entities.contact_emails)
 
 
-def rights_owner_emails(kind: str, parsed: ParsedEmail, entities: Entities, sender: SenderProfile, tables: DomainTables) -> list[str]:
+def rights_owner_emails(
+    kind: str, parsed: ParsedEmail, entities: Entities, sender: SenderProfile, tables: DomainTables
+) -> list[str]:
     """The complaining owner's, agent's or law firm's addresses: never Amazon's, never the seller's."""
     candidates = _email_candidates(kind, parsed, entities)
     excluded = seller_addresses(parsed, sender)
@@ -174,12 +226,19 @@ def rights_owner_emails(kind: str, parsed: ParsedEmail, entities: Entities, send
         excluded = {parsed.from_address} | ({parsed.forwarded_by} if parsed.forwarded_by else set())
     result = []
     for address in candidates:
-        if address and address not in excluded and not is_amazon_domain(domain_of(address), tables.senders) and address not in result:
+        if (
+            address
+            and address not in excluded
+            and not is_amazon_domain(domain_of(address), tables.senders)
+            and address not in result
+        ):
             result.append(address)
     return result
 
 
-def choose_marketplace(parsed: ParsedEmail, entities: Entities, sender: SenderProfile, tables: DomainTables) -> str | None:
+def choose_marketplace(
+    parsed: ParsedEmail, entities: Entities, sender: SenderProfile, tables: DomainTables
+) -> str | None:
     """The store a notice is about: the one it names most, else the Amazon domain it came from."""
     stores = tables.marketplaces.stores
     named = [market for market in entities.marketplaces if market in stores]
@@ -201,7 +260,9 @@ def stated_deadline(kind: str, entities: Entities) -> int | None:
     return min(entities.deadline_days)
 
 
-def rate_urgency(kind: str, claims: list[str], entities: Entities, deadline: int | None, tables: DomainTables) -> tuple[str, list[str]]:
+def rate_urgency(
+    kind: str, claims: list[str], entities: Entities, deadline: int | None, tables: DomainTables
+) -> tuple[str, list[str]]:
     """Apply the rubric; every rule that fired becomes a reason, the most important first."""
     cues = Counter(entities.cues)
     rules = tables.urgency
@@ -209,7 +270,14 @@ def rate_urgency(kind: str, claims: list[str], entities: Entities, deadline: int
     complaint = kind in COMPLAINT_KINDS
     short = rules.settings["short_legal_deadline_days"]
     if kind == "account_deactivation":
-        fired.append(("critical", "account_at_risk" if _has(cues, "KIND_AT_RISK") and not _has(cues, "KIND_DEACTIVATION") else "account_deactivated"))
+        fired.append(
+            (
+                "critical",
+                "account_at_risk"
+                if _has(cues, "KIND_AT_RISK") and not _has(cues, "KIND_DEACTIVATION")
+                else "account_deactivated",
+            )
+        )
     if complaint and ("counterfeit" in claims or kind == "inauthentic_complaint"):
         fired.append(("critical", "counterfeit_claim"))
     if complaint and _has(cues, "KIND_LAWSUIT"):
@@ -234,7 +302,10 @@ def rate_urgency(kind: str, claims: list[str], entities: Entities, deadline: int
     if not fired:
         fired.append(("low", "not_a_complaint"))
     fired.sort(key=lambda item: URGENCIES.index(item[0]))
-    reasons = [getattr(rules, level)[code].format(days=deadline if deadline is not None else short) for level, code in fired]
+    reasons = [
+        getattr(rules, level)[code].format(days=deadline if deadline is not None else short)
+        for level, code in fired
+    ]
     return fired[0][0], reasons
 
 

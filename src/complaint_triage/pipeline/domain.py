@@ -15,7 +15,13 @@ from complaint_triage.resources import config_dir
 # The rubric's rules as the classifier fires them, each at the level design.md gives it.
 # urgency.toml words them; it may not move a rule to another level or drop one.
 URGENCY_RULES: dict[str, tuple[str, ...]] = {
-    "critical": ("account_deactivated", "account_at_risk", "counterfeit_claim", "legal_action", "short_legal_deadline"),
+    "critical": (
+        "account_deactivated",
+        "account_at_risk",
+        "counterfeit_claim",
+        "legal_action",
+        "short_legal_deadline",
+    ),
     "high": ("listing_removed", "patent_evaluation", "cease_and_desist", "stated_deadline"),
     "medium": ("warning_only", "buyer_ip_question", "needs_review"),
     "low": ("retraction", "reinstatement", "not_a_complaint"),
@@ -68,7 +74,11 @@ class UrgencyRules(BaseModel):
         for level in URGENCIES:
             for code in sorted(set(getattr(self, level)) - set(URGENCY_RULES[level])):
                 home = next((other for other, codes in URGENCY_RULES.items() if code in codes), None)
-                raise ValueError(f"rule {code!r} belongs under [{home}], not [{level}]" if home else f"[{level}] {code!r} is not a rule the classifier knows")
+                raise ValueError(
+                    f"rule {code!r} belongs under [{home}], not [{level}]"
+                    if home
+                    else f"[{level}] {code!r} is not a rule the classifier knows"
+                )
         for level in URGENCIES:
             if missing := set(URGENCY_RULES[level]) - set(getattr(self, level)):
                 raise ValueError(f"[{level}] lacks the rule(s) {', '.join(sorted(missing))}")
@@ -140,4 +150,6 @@ def load_domain(root: str | None = None) -> DomainTables:
         return DomainTables.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ConfigError(f"invalid domain table under {base}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise ConfigError(
+            f"invalid domain table under {base}: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        ) from None

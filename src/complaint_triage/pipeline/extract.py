@@ -10,9 +10,9 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from complaint_triage.errors import ExtractionError
-from complaint_triage.records import Entities, ParsedEmail
 from complaint_triage.pipeline.nlp.components import CANDIDATES, DOC_TEXT, IDENTIFIERS
 from complaint_triage.pipeline.parse import normalise_text
+from complaint_triage.records import Entities, ParsedEmail
 
 # Notices are short; a 10 MB body is a newsletter or an attack, and what matters is near the top.
 MAX_TEXT_CHARS = 200_000
@@ -65,8 +65,10 @@ def break_long_spans(text: str) -> str:
 def extraction_text(parsed: ParsedEmail) -> str:
     """What the pipeline reads: subject, own text, then the quoted copy, unwrapped and capped in size."""
     text = parsed.full_text[:MAX_TEXT_CHARS]
-    if parsed.subject:  # the body is NFKC already; the subject is kept as the mail shows it and matched normalised
-        text = normalise_text(parsed.subject) + text[len(parsed.subject):]
+    if (
+        parsed.subject
+    ):  # the body is NFKC already; the subject is kept as the mail shows it and matched normalised
+        text = normalise_text(parsed.subject) + text[len(parsed.subject) :]
     return break_long_spans(break_punctuation_runs(unwrap_lines(text)))
 
 
@@ -83,13 +85,30 @@ def entities_from_doc(doc: Doc, notice_day: date | None) -> Entities:
             values = collected[_LISTS[found.label]]
             if found.value not in values:
                 values.append(found.value)
-    cues = Counter(span.label_ for span in doc.spans[CANDIDATES] if span.label_.startswith(("CLAIM_", "KIND_", "CUE_")))
-    classes = sorted({int(t.text) for s in doc.spans[CANDIDATES] if s.label_ == "VAL_NICE_CLASS" for t in s if t.text.isdigit() and 1 <= int(t.text) <= 45})
+    cues = Counter(
+        span.label_ for span in doc.spans[CANDIDATES] if span.label_.startswith(("CLAIM_", "KIND_", "CUE_"))
+    )
+    classes = sorted(
+        {
+            int(t.text)
+            for s in doc.spans[CANDIDATES]
+            if s.label_ == "VAL_NICE_CLASS"
+            for t in s
+            if t.text.isdigit() and 1 <= int(t.text) <= 45
+        }
+    )
     collected["emails"] = [e for e in collected["emails"] if e not in collected["contact_emails"]]
     # Every pack pattern is evidence of its language, but "ASIN" reads the same in all of them.
     languages = Counter(span.id_ for span in doc.spans[CANDIDATES] if span.id_ and span.label_ != "CUE_ASIN")
     words = sum(1 for token in doc if token.is_alpha)
-    return Entities(**collected, deadline_days=days, nice_classes=classes, cues=dict(cues), languages=dict(languages), words=words)
+    return Entities(
+        **collected,
+        deadline_days=days,
+        nice_classes=classes,
+        cues=dict(cues),
+        languages=dict(languages),
+        words=words,
+    )
 
 
 def _days(value: dict, notice_day: date | None) -> int | None:
@@ -101,7 +120,9 @@ def _days(value: dict, notice_day: date | None) -> int | None:
     return delta if 0 < delta <= 366 else None
 
 
-def extract(parsed: ParsedEmail, nlp: Language, notice_day: date | None = None, text: str | None = None) -> Entities:
+def extract(
+    parsed: ParsedEmail, nlp: Language, notice_day: date | None = None, text: str | None = None
+) -> Entities:
     """Run the pipeline over a parsed email (`text`: its extraction_text, when the caller has it already)."""
     try:
         # The memory zone frees the strings each message adds to the vocabulary (new ASINs, IDs),

@@ -30,14 +30,18 @@ def client_headers(message: Message, fallback_charset: str | None = None) -> Mes
     charset = _raw_header_charset(raw_values, fallback_charset) if raw_values else None
     headers = Message(policy=_POLICY)
     for name, value in fields:
-        headers.set_raw(name, _raw_text_decoded(value, charset) if charset and _RAW_BYTES.search(value) else value)
+        headers.set_raw(
+            name, _raw_text_decoded(value, charset) if charset and _RAW_BYTES.search(value) else value
+        )
     return headers
 
 
 def _raw_header_charset(values: list[str], fallback_charset: str | None) -> str:
     sample = "\n".join(values)
     runs = [run.encode("utf-8", "surrogateescape") for run in _RAW_BYTES.findall(sample)]
-    return guess_charset(sample.encode("utf-8", "surrogateescape")[:MAX_DETECTION_SAMPLE], runs, fallback_charset)
+    return guess_charset(
+        sample.encode("utf-8", "surrogateescape")[:MAX_DETECTION_SAMPLE], runs, fallback_charset
+    )
 
 
 def _raw_text_decoded(value: str, charset: str) -> str:
@@ -52,7 +56,9 @@ def _raw_text_decoded(value: str, charset: str) -> str:
 
 
 def _decoded_runs(text: str, charset: str) -> str:
-    return _RAW_BYTES.sub(lambda run: run.group().encode("utf-8", "surrogateescape").decode(charset, "replace"), text)
+    return _RAW_BYTES.sub(
+        lambda run: run.group().encode("utf-8", "surrogateescape").decode(charset, "replace"), text
+    )
 
 
 def header_text(headers: Message, name: str, fallback_charset: str | None = None) -> str:
@@ -66,14 +72,18 @@ def header_text(headers: Message, name: str, fallback_charset: str | None = None
     return with_raw_bytes_decoded(str(value), fallback_charset)
 
 
-def header_addresses(headers: Message, name: str, fallback_charset: str | None = None) -> list[tuple[str, str]]:
+def header_addresses(
+    headers: Message, name: str, fallback_charset: str | None = None
+) -> list[tuple[str, str]]:
     """(display name, address) of every mailbox in the NAME headers, names decoded as header_text does."""
     found = []
     for value in _all_values(headers, name):
         for address in _addresses_of(value):
             display = with_raw_bytes_decoded(address.display_name or "", fallback_charset)
             spec = with_raw_bytes_decoded(address.addr_spec or "", fallback_charset)
-            found.append((" ".join(display.split()), "" if spec == "<>" else spec))  # <> is the null sender of bounces
+            found.append(
+                (" ".join(display.split()), "" if spec == "<>" else spec)
+            )  # <> is the null sender of bounces
     return found
 
 
@@ -83,7 +93,9 @@ def with_raw_bytes_decoded(text: str, fallback_charset: str | None = None) -> st
     if not runs:
         return text
     octets = [run.encode("utf-8", "surrogateescape") for run in runs]
-    return _decoded_runs(text, guess_charset(text.encode("utf-8", "surrogateescape"), octets, fallback_charset))
+    return _decoded_runs(
+        text, guess_charset(text.encode("utf-8", "surrogateescape"), octets, fallback_charset)
+    )
 
 
 def guess_charset(sample: bytes, runs: list[bytes], fallback_charset: str | None) -> str:
@@ -113,7 +125,9 @@ def _detected(sample: bytes) -> str | None:
 def _mostly_utf8(runs: list[bytes]) -> bool:
     """Valid UTF-8 but for a damaged byte or two: a cut multi-byte character at the end of a name."""
     octets = b"".join(runs)
-    damaged = octets.decode("utf-8", "replace").count("\ufffd") - octets.decode("utf-8", "ignore").count("\ufffd")
+    damaged = octets.decode("utf-8", "replace").count("\ufffd") - octets.decode("utf-8", "ignore").count(
+        "\ufffd"
+    )
     return damaged == 0 or (len(octets) >= 8 and damaged * 8 <= len(octets))
 
 

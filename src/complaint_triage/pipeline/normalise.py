@@ -76,7 +76,10 @@ def copyright_registration(text: str) -> str | None:
 
 def marketplace(text: str) -> str | None:
     """'https://www.Amazon.de/dp/...' -> 'amazon.de'."""
-    match = re.search(r"(?i)amazon\.(com\.mx|com\.br|com\.be|com\.tr|com\.au|co\.uk|co\.jp|co\.za|com|ca|de|fr|it|es|nl|se|pl|ae|sa|in|sg|eg|ie)\b", text)
+    match = re.search(
+        r"(?i)amazon\.(com\.mx|com\.br|com\.be|com\.tr|com\.au|co\.uk|co\.jp|co\.za|com|ca|de|fr|it|es|nl|se|pl|ae|sa|in|sg|eg|ie)\b",
+        text,
+    )
     return f"amazon.{match.group(1).lower()}" if match else None
 
 

@@ -31,12 +31,18 @@ MAX_FORWARD_DEPTH = 4
 # the reader's default 25 MiB limit); a larger one stays metadata and is not held twice in memory.
 MAX_DECODED_ATTACHMENT_CHARS = 36 * 1024 * 1024
 _FEED_CHUNK = 65_536
-_HEADER_NAMES = re.compile(rb"^(from|to|subject|date|message-id|received|return-path|mime-version|content-type|delivered-to|reply-to|cc)\s*:", re.I | re.M)
+_HEADER_NAMES = re.compile(
+    rb"^(from|to|subject|date|message-id|received|return-path|mime-version|content-type|delivered-to|reply-to|cc)\s*:",
+    re.I | re.M,
+)
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _FOLDING = re.compile(r"[ \t\r\n]+")
 _NOT_FORWARDS = ("multipart/report", "multipart/digest")
 _FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|wg|tr|rv|i|enc|転送)\s*[:：]", re.I)
-_QUOTE_INTRO = re.compile(r"^\s*(on .{4,200} wrote:|am .{4,200} schrieb .{1,200}:|le .{4,200} a écrit\s*:|el .{4,200} escribió:|il .{4,200} ha scritto:)\s*$", re.I)
+_QUOTE_INTRO = re.compile(
+    r"^\s*(on .{4,200} wrote:|am .{4,200} schrieb .{1,200}:|le .{4,200} a écrit\s*:|el .{4,200} escribió:|il .{4,200} ha scritto:)\s*$",
+    re.I,
+)
 _BLOCK_FIELD = re.compile(
     r"^[ \t>*]*(from|von|de|da|van|od|från|kimden|差出人|sent|date|datum|data|fecha|tarih|gesendet|envoyé|enviado el|enviada em|enviado em|enviado|inviato|verzonden|"
     r"wysłano|skickat|gönderildi|送信日時|subject|betreff|objet|asunto|oggetto|onderwerp|temat|ämne|konu|件名|assunto|"
@@ -45,9 +51,45 @@ _BLOCK_FIELD = re.compile(
 )
 _BLOCK_ROLE = {
     **dict.fromkeys(("from", "von", "de", "da", "van", "od", "från", "kimden", "差出人"), "from"),
-    **dict.fromkeys(("sent", "date", "datum", "data", "fecha", "tarih", "gesendet", "envoyé", "enviado el", "enviada em", "enviado em", "enviado", "inviato", "verzonden",
-                     "wysłano", "skickat", "gönderildi", "送信日時"), "date"),
-    **dict.fromkeys(("subject", "betreff", "objet", "asunto", "oggetto", "onderwerp", "temat", "ämne", "konu", "件名", "assunto"), "subject"),
+    **dict.fromkeys(
+        (
+            "sent",
+            "date",
+            "datum",
+            "data",
+            "fecha",
+            "tarih",
+            "gesendet",
+            "envoyé",
+            "enviado el",
+            "enviada em",
+            "enviado em",
+            "enviado",
+            "inviato",
+            "verzonden",
+            "wysłano",
+            "skickat",
+            "gönderildi",
+            "送信日時",
+        ),
+        "date",
+    ),
+    **dict.fromkeys(
+        (
+            "subject",
+            "betreff",
+            "objet",
+            "asunto",
+            "oggetto",
+            "onderwerp",
+            "temat",
+            "ämne",
+            "konu",
+            "件名",
+            "assunto",
+        ),
+        "subject",
+    ),
     **dict.fromkeys(("to", "an", "à", "para", "a", "aan", "do", "till", "kime", "宛先"), "to"),
     "cc": "cc",
 }
@@ -160,7 +202,9 @@ def _parsed_from_message(message: Message, raw: bytes) -> ParsedEmail:
     name, address = _first_address(header_addresses(headers, "From", charset))
     return ParsedEmail(
         message_id=message_identity(raw, _header(message, "Message-ID")),
-        subject=_FOLDING.sub(" ", header_text(headers, "Subject", charset)).strip(),  # as shown: NFKC is for matching only
+        subject=_FOLDING.sub(
+            " ", header_text(headers, "Subject", charset)
+        ).strip(),  # as shown: NFKC is for matching only
         from_name=name,
         from_address=address,
         to_addresses=_addresses(header_addresses(headers, "To", charset)),
@@ -277,7 +321,9 @@ def split_quoted(text: str) -> tuple[str, str]:
         if stripped.startswith(">"):
             quoted.append(re.sub(r"^(\s*>)+ ?", "", line))
         elif _QUOTE_INTRO.match(line):
-            quoted.append(line.strip())  # 'On ... <notice-dispute@amazon.com> wrote:' tells whose notice is quoted
+            quoted.append(
+                line.strip()
+            )  # 'On ... <notice-dispute@amazon.com> wrote:' tells whose notice is quoted
         else:
             own.append(line)
     return "\n".join(own).strip(), "\n".join(quoted).strip()
@@ -290,12 +336,18 @@ def _attachments(message: Message) -> list[Attachment]:
             continue
         disposition = (_header(part, "Content-Disposition") or "").lower()
         filename = _safe_filename(part)
-        if "attachment" not in disposition and not filename and part.get_content_maintype() in ("text", "message"):
+        if (
+            "attachment" not in disposition
+            and not filename
+            and part.get_content_maintype() in ("text", "message")
+        ):
             continue
         payload = part.get_payload(decode=False)
         size = len(payload) if isinstance(payload, (str, bytes)) else 0
         content = _decoded_payload(part) if size <= MAX_DECODED_ATTACHMENT_CHARS else b""
-        found.append(Attachment(filename=filename, content_type=part.get_content_type(), size=size, content=content))
+        found.append(
+            Attachment(filename=filename, content_type=part.get_content_type(), size=size, content=content)
+        )
     return found
 
 
@@ -382,18 +434,24 @@ def _unwrap_inline_forward(parsed: ParsedEmail) -> ParsedEmail:
         return parsed
     name, address = email.utils.parseaddr(sender)
     update = _forward_update(parsed, _loose_date(block.fields["date"]) if block.fields.get("date") else None)
-    envelope = [a for earlier in blocks[:-1] for a in earlier.addresses] + block.recipients + [parsed.from_address]
+    envelope = (
+        [a for earlier in blocks[:-1] for a in earlier.addresses] + block.recipients + [parsed.from_address]
+    )
     update.update(
         subject=block.fields.get("subject") or _FORWARD_SUBJECT.sub("", parsed.subject).strip(),
         from_name=name or parsed.from_name,
         from_address=(address or "").lower() or parsed.from_address,
-        body_text=text[block.end:].strip(),
+        body_text=text[block.end :].strip(),
         quoted_text="\n".join(filter(None, [parsed.quoted_text, text[: blocks[0].start].strip()])),
         to_addresses=list(dict.fromkeys(block.recipients + parsed.to_addresses)),
-        cc_addresses=list(dict.fromkeys(parsed.cc_addresses + [a for a in envelope if a and a != (address or "").lower()])),
+        cc_addresses=list(
+            dict.fromkeys(parsed.cc_addresses + [a for a in envelope if a and a != (address or "").lower()])
+        ),
     )
     if update["notice_date"] and update["notice_date"].tzinfo is None:
-        update["notice_date"] = update["notice_date"].replace(tzinfo=(parsed.date.tzinfo if parsed.date else timezone.utc))
+        update["notice_date"] = update["notice_date"].replace(
+            tzinfo=(parsed.date.tzinfo if parsed.date else timezone.utc)
+        )
     return parsed.model_copy(update=update)
 
 
@@ -408,7 +466,9 @@ class HeaderBlock:
     @property
     def addresses(self) -> list[str]:
         """Every address the block names (sender and recipients)."""
-        return [a.lower() for _, a in email.utils.getaddresses([self.fields.get("from", "")]) if "@" in a] + self.recipients
+        return [
+            a.lower() for _, a in email.utils.getaddresses([self.fields.get("from", "")]) if "@" in a
+        ] + self.recipients
 
     def add(self, role: str, value: str) -> None:
         if role in ("to", "cc"):
@@ -419,7 +479,10 @@ class HeaderBlock:
     @property
     def complete(self) -> bool:
         """A sender and at least one more field: a real header block, not a 'From:' in prose."""
-        return bool(self.fields.get("from")) and len(set(self.fields) | ({"to"} if self.recipients else set())) >= 2
+        return (
+            bool(self.fields.get("from"))
+            and len(set(self.fields) | ({"to"} if self.recipients else set())) >= 2
+        )
 
 
 def header_blocks(text: str) -> list[HeaderBlock]:
@@ -437,8 +500,16 @@ def header_blocks(text: str) -> list[HeaderBlock]:
                 current = HeaderBlock(offset)
             current.add(role, match.group(2))
             last_role = role
-        elif current is not None and line.strip() and last_role in ("subject", "to", "cc") and len(line) < 120 and not current.complete:
-            current.fields[last_role] = current.fields.get(last_role, "") + " " + line.strip()  # a wrapped header line
+        elif (
+            current is not None
+            and line.strip()
+            and last_role in ("subject", "to", "cc")
+            and len(line) < 120
+            and not current.complete
+        ):
+            current.fields[last_role] = (
+                current.fields.get(last_role, "") + " " + line.strip()
+            )  # a wrapped header line
         elif current is not None:
             current = _close(blocks, current, offset)
             last_role = None

@@ -13,12 +13,23 @@ from complaint_triage.records import Entities, ParsedEmail
 MIN_WORDS_FOR_LANGUAGE = 25
 # A pack's function words must make up at least this share of the words to name the language.
 MIN_LANGUAGE_SHARE = 0.07
-_LETTER_TYPES = ("application/pdf", "application/msword", "application/vnd.openxmlformats-officedocument", "image/")
+_LETTER_TYPES = (
+    "application/pdf",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument",
+    "image/",
+)
 _LEGAL = ("KIND_CEASE_DESIST", "KIND_DEMAND", "KIND_LAWSUIT")
 _STRONG_CLAIMS = ("CLAIM_TRADEMARK", "CLAIM_COPYRIGHT", "CLAIM_PATENT", "CLAIM_DESIGN", "CLAIM_COUNTERFEIT")
 # Mail the rules placed on purpose: broadcasts, offers, bait, the seller writing to a brand, Amazon's
 # non-enforcement mail. Reading it again would only add noise.
-_DECIDED_NOT_NOTICE = ("KIND_NEWSLETTER", "KIND_SOLICITATION", "KIND_PHISHING_BAIT", "KIND_REPLY_TO_BRAND", "KIND_INFORMATIONAL")
+_DECIDED_NOT_NOTICE = (
+    "KIND_NEWSLETTER",
+    "KIND_SOLICITATION",
+    "KIND_PHISHING_BAIT",
+    "KIND_REPLY_TO_BRAND",
+    "KIND_INFORMATIONAL",
+)
 
 
 def _has(cues: Counter, *labels: str) -> bool:
@@ -35,11 +46,15 @@ def language_known(entities: Entities) -> bool:
 
 def _looks_like_notice(entities: Entities, sender: SenderProfile) -> bool:
     """Identifiers or an Amazon sender: something a notice would carry, whatever its language."""
-    return sender.amazon_notice or bool(entities.complaint_ids or entities.registration_numbers or entities.patent_numbers or entities.asins)
+    return sender.amazon_notice or bool(
+        entities.complaint_ids or entities.registration_numbers or entities.patent_numbers or entities.asins
+    )
 
 
 def _letters(parsed: ParsedEmail) -> list[str]:
-    return [a.filename or a.content_type for a in parsed.attachments if a.content_type.startswith(_LETTER_TYPES)]
+    return [
+        a.filename or a.content_type for a in parsed.attachments if a.content_type.startswith(_LETTER_TYPES)
+    ]
 
 
 def _undecided_reasons(parsed: ParsedEmail, entities: Entities, sender: SenderProfile) -> list[str]:
@@ -51,11 +66,23 @@ def _undecided_reasons(parsed: ParsedEmail, entities: Entities, sender: SenderPr
     reasons = []
     if _letters(parsed) and (claimed or _has(cues, *_LEGAL)):
         reasons.append("attached_letter")
-    if not sender.amazon_domain and _has(cues, *_LEGAL) and (claimed or _has(cues, "CLAIM_TRADEMARK_WORD", "CLAIM_COPYRIGHT_WORD", "CLAIM_PATENT_WORD")):
+    if (
+        not sender.amazon_domain
+        and _has(cues, *_LEGAL)
+        and (claimed or _has(cues, "CLAIM_TRADEMARK_WORD", "CLAIM_COPYRIGHT_WORD", "CLAIM_PATENT_WORD"))
+    ):
         reasons.append("legal_words")
-    if sender.amazon_notice and (claimed or entities.complaint_ids) and _has(cues, "KIND_REMOVAL", "KIND_RELAYED", "KIND_SUSPECTED", "KIND_SUSPECTED_STRONG"):
+    if (
+        sender.amazon_notice
+        and (claimed or entities.complaint_ids)
+        and _has(cues, "KIND_REMOVAL", "KIND_RELAYED", "KIND_SUSPECTED", "KIND_SUSPECTED_STRONG")
+    ):
         reasons.append("amazon_notice_undecided")
-    if entities.complaint_ids and (entities.asins or entities.registration_numbers or entities.patent_numbers) and not sender.buyer_relay:
+    if (
+        entities.complaint_ids
+        and (entities.asins or entities.registration_numbers or entities.patent_numbers)
+        and not sender.buyer_relay
+    ):
         reasons.append("identifiers_together")
     return reasons
 
@@ -65,7 +92,11 @@ def review(parsed: ParsedEmail, entities: Entities, sender: SenderProfile, verdi
     reasons = []
     if not language_known(entities) and _looks_like_notice(entities, sender):
         reasons.append("unknown_language")
-    if verdict.kind not in COMPLAINT_KINDS and verdict.kind not in {"retraction", "reinstatement", "buyer_message"}:
+    if verdict.kind not in COMPLAINT_KINDS and verdict.kind not in {
+        "retraction",
+        "reinstatement",
+        "buyer_message",
+    }:
         reasons += _undecided_reasons(parsed, entities, sender)
     return list(dict.fromkeys(reasons))
 
@@ -77,4 +108,6 @@ def raise_for_review(verdict: Verdict, reasons: list[str], tables: DomainTables)
     low = set(tables.urgency.low.values())
     kept = [reason for reason in verdict.urgency_reasons if reason not in low]
     urgency = verdict.urgency if verdict.urgency != "low" else "medium"
-    return verdict.model_copy(update={"urgency": urgency, "urgency_reasons": [tables.urgency.medium["needs_review"]] + kept})
+    return verdict.model_copy(
+        update={"urgency": urgency, "urgency_reasons": [tables.urgency.medium["needs_review"]] + kept}
+    )

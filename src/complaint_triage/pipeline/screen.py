@@ -39,19 +39,34 @@ from complaint_triage.pipeline.senders import SenderProfile
 from complaint_triage.records import Entities
 
 # Labels whose matches only veto or qualify what other cues found; see the module docstring.
-QUALIFYING_LABELS = frozenset({
-    "CUE_VETO", "DEADLINE_WINDOW", "DEADLINE_DATE", "DEADLINE_NOT_SELLERS", "KIND_NEWSLETTER", "KIND_SOLICITATION",
-})
+QUALIFYING_LABELS = frozenset(
+    {
+        "CUE_VETO",
+        "DEADLINE_WINDOW",
+        "DEADLINE_DATE",
+        "DEADLINE_NOT_SELLERS",
+        "KIND_NEWSLETTER",
+        "KIND_SOLICITATION",
+        "LANG",  # a language pack's function words: they name the language, they are no complaint cue
+        "KIND_INFORMATIONAL",  # Amazon's non-enforcement wording only ever makes mail `other`
+    }
+)
 # Cues of the values classification empties unless the kind is a complaint (see the module docstring).
-COMPLAINT_VALUE_CUES = frozenset({"CUE_TRADEMARK_NAME", "CUE_REGISTRATION", "CUE_PATENT", "CUE_COPYRIGHT_REG"})
+COMPLAINT_VALUE_CUES = frozenset(
+    {"CUE_TRADEMARK_NAME", "CUE_REGISTRATION", "CUE_PATENT", "CUE_COPYRIGHT_REG"}
+)
 MARKETPLACE_LABEL = "VAL_MARKETPLACE"
-SCREENED_REASON = "Screened before extraction: no complaint, notice or claim wording, no identifier, an ordinary sender"
+SCREENED_REASON = (
+    "Screened before extraction: no complaint, notice or claim wording, no identifier, an ordinary sender"
+)
 _TOKEN_ATTRS = ("LOWER", "ORTH", "TEXT", "NORM")
 _OPTIONAL_OPS = ("?", "*", "!")
 _ASCII_LETTER = re.compile(r"[a-z]")
 # Runs of Latin letters: the words a set lookup finds (CJK splits per character, so it is found as a substring).
 _LETTER_RUN = re.compile(r"[a-zß-öø-ÿā-ɏ]+")
-_GAP = "\x00"  # between a phrase's tokens in the trie; becomes \s*, any spacing (re.escape leaves it as it is)
+_GAP = (
+    "\x00"  # between a phrase's tokens in the trie; becomes \s*, any spacing (re.escape leaves it as it is)
+)
 
 
 @dataclass
@@ -117,7 +132,10 @@ def _phrases_regex(phrases: list[list[str]]) -> re.Pattern:
     by_end: dict[str, list[str]] = {}
     for tokens in phrases:
         by_end.setdefault(_edge(tokens[-1], False), []).append(_GAP.join(tokens))
-    parts = ["(?:" + _trie_regex(sorted(set(joined))).replace(_GAP, r"\s*") + ")" + end for end, joined in by_end.items()]
+    parts = [
+        "(?:" + _trie_regex(sorted(set(joined))).replace(_GAP, r"\s*") + ")" + end
+        for end, joined in by_end.items()
+    ]
     return re.compile("|".join(parts))
 
 
@@ -126,14 +144,20 @@ class CueIndex:
 
     def __init__(self) -> None:
         self.by_word: dict[str, list[list[str]]] = {}  # first token made of letters -> its phrases
-        self.by_literal: dict[str, list[list[str]]] = {}  # other first tokens (CJK, digits, punctuation), found as substrings
-        self.aliases: dict[str, set[str]] = {}  # a letter run of the text -> first words the tokenizer may split out of it
+        self.by_literal: dict[
+            str, list[list[str]]
+        ] = {}  # other first tokens (CJK, digits, punctuation), found as substrings
+        self.aliases: dict[
+            str, set[str]
+        ] = {}  # a letter run of the text -> first words the tokenizer may split out of it
         self._compiled: dict[str, re.Pattern] = {}
 
     def add(self, tokens: list[str]) -> None:
         """One phrase, as the pipeline's tokenizer splits it, lower-cased."""
         first = tokens[0]
-        (self.by_word if _LETTER_RUN.fullmatch(first) else self.by_literal).setdefault(first, []).append(tokens)
+        (self.by_word if _LETTER_RUN.fullmatch(first) else self.by_literal).setdefault(first, []).append(
+            tokens
+        )
 
     def alias_exceptions(self, rules: dict) -> None:
         """A tokenizer exception splits 'cannot' into 'can' 'not': 'not' is then present where the text says 'cannot'."""
@@ -150,7 +174,9 @@ class CueIndex:
         words = runs & self.by_word.keys()
         for run in runs & self.aliases.keys():
             words |= self.aliases[run]
-        keys = [("w", word) for word in sorted(words)] + [("l", literal) for literal in self.by_literal if literal in lowered]
+        keys = [("w", word) for word in sorted(words)] + [
+            ("l", literal) for literal in self.by_literal if literal in lowered
+        ]
         for kind, key in keys:
             phrases = (self.by_word if kind == "w" else self.by_literal)[key]
             if kind == "w" and any(len(tokens) == 1 for tokens in phrases):
@@ -171,7 +197,9 @@ class ComplaintScreen:
         self.read_everything = False
         self.cues = self._compile_cues(nlp)
         self.shape_patterns = self._compile_shapes(nlp)
-        self.marketplace_patterns = [shape.pattern for shape in self._shapes(nlp) if shape.label == MARKETPLACE_LABEL]
+        self.marketplace_patterns = [
+            shape.pattern for shape in self._shapes(nlp) if shape.label == MARKETPLACE_LABEL
+        ]
 
     def _compile_cues(self, nlp: Language) -> CueIndex:
         index = CueIndex()
@@ -203,7 +231,11 @@ class ComplaintScreen:
     def _compile_shapes(self, nlp: Language) -> list[Shape]:
         values = nlp.get_pipe("identifier_linker").values
         # A value that needs a cue is linked only when a cue (a trigger above) stands before it.
-        return [shape for shape in self._shapes(nlp) if shape.label != MARKETPLACE_LABEL and values.get(shape.label, {}).get("needs_cue") is not True]
+        return [
+            shape
+            for shape in self._shapes(nlp)
+            if shape.label != MARKETPLACE_LABEL and values.get(shape.label, {}).get("needs_cue") is not True
+        ]
 
     def check(self, text: str, sender: SenderProfile) -> ScreenResult:
         """Whether the message (its extraction text and its sender) needs the full pipeline."""

@@ -10,7 +10,9 @@ from complaint_triage.pipeline.domain import Senders
 from complaint_triage.pipeline.parse import normalise_text
 from complaint_triage.records import ParsedEmail
 
-_AMAZON_TEAM_NAME = re.compile(r"(?i)\bamazon\b(\.[a-z.]+)?(\s+(seller|selling|services|notification|notifications|team|support|performance|brand|payments|account|legal|notice|ip)\b.*)?$|^\s*seller\s+(central|performance|notification)")
+_AMAZON_TEAM_NAME = re.compile(
+    r"(?i)\bamazon\b(\.[a-z.]+)?(\s+(seller|selling|services|notification|notifications|team|support|performance|brand|payments|account|legal|notice|ip)\b.*)?$|^\s*seller\s+(central|performance|notification)"
+)
 _AUTH_FAIL = re.compile(r"(?i)\b(dkim|dmarc)\s*=\s*(fail|permerror|softfail)")
 _AMAZON_ADDRESS = re.compile(r"(?i)[\w.+-]+@(?:[\w-]+\.)*amazon\.(?:com\.[a-z]{2}|co\.[a-z]{2}|[a-z]{2,3})\b")
 
@@ -85,4 +87,8 @@ def _quotes_amazon(parsed: ParsedEmail, senders: Senders) -> bool:
     recipients = set(parsed.to_addresses) | set(parsed.cc_addresses)
     if recipients & set(senders.notice_addresses):
         return True
-    return any(is_amazon_domain(domain_of(address), senders) and not domain_of(address).startswith(senders.buyer_relay_prefix) for address in _AMAZON_ADDRESS.findall(parsed.quoted_text[:2000]))
+    return any(
+        is_amazon_domain(domain_of(address), senders)
+        and not domain_of(address).startswith(senders.buyer_relay_prefix)
+        for address in _AMAZON_ADDRESS.findall(parsed.quoted_text[:2000])
+    )

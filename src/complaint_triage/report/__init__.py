@@ -8,12 +8,29 @@ html      the HTML rendering (Jinja2 template in templates/)
 from __future__ import annotations
 
 from complaint_triage.report.formats import RENDERERS
-from complaint_triage.report.summary import DailySummary, latest_day, summary_for_day, summary_rows, today_in, yesterday_in
+from complaint_triage.report.summary import (
+    DailySummary,
+    latest_day,
+    summary_for_day,
+    summary_rows,
+    today_in,
+    yesterday_in,
+)
 
 EXTENSIONS = {"json": "json", "markdown": "md", "csv": "csv", "html": "html"}
 FORMATS = tuple(EXTENSIONS)
 
-__all__ = ["DailySummary", "EXTENSIONS", "FORMATS", "latest_day", "render", "summary_for_day", "summary_rows", "today_in", "yesterday_in"]
+__all__ = [
+    "DailySummary",
+    "EXTENSIONS",
+    "FORMATS",
+    "latest_day",
+    "render",
+    "summary_for_day",
+    "summary_rows",
+    "today_in",
+    "yesterday_in",
+]
 
 
 def render(summary: DailySummary, output_format: str) -> str:

@@ -25,8 +25,15 @@ def deliver_summary(summary: DailySummary, settings: Settings) -> dict[str, str 
     for number, chat in enumerate(reports.chat):
         name = f"{chat.type}:{number}"
         payload = (slack_payload if chat.type == "slack" else teams_payload)(summary, reports.workspace_url)
-        outcome[name] = _attempt(lambda chat=chat, payload=payload: post_json(
-            secret_from(chat.url_env, chat.url_file, f"reports.chat {chat.type}"), payload, chat.ca_file, chat.timeout_seconds, f"reports.chat {chat.type}"))
+        outcome[name] = _attempt(
+            lambda chat=chat, payload=payload: post_json(
+                secret_from(chat.url_env, chat.url_file, f"reports.chat {chat.type}"),
+                payload,
+                chat.ca_file,
+                chat.timeout_seconds,
+                f"reports.chat {chat.type}",
+            )
+        )
     for name, error in outcome.items():
         if error:
             log.error("daily summary not delivered to %s: %s", name, error)

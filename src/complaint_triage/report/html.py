@@ -17,7 +17,10 @@ _COLOURS = {"critical": "#b3261e", "high": "#c25e00", "medium": "#8a6d00", "low"
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     # Autoescape everything: subjects, senders and identifiers come from untrusted mail.
-    return Environment(loader=PackageLoader("complaint_triage.report", "templates"), autoescape=select_autoescape(default=True, default_for_string=True))
+    return Environment(
+        loader=PackageLoader("complaint_triage.report", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
 
 
 def urgency_bars(summary: DailySummary) -> list[dict]:
@@ -26,8 +29,17 @@ def urgency_bars(summary: DailySummary) -> list[dict]:
     bars = []
     for row, (level, count) in enumerate(summary.by_urgency.items()):
         average = summary.previous_7_days[level] / 7
-        bars.append({"level": level, "count": count, "average": round(average, 1), "y": row * 28,
-                     "width": round(220 * count / widest), "avg_x": round(90 + 220 * average / widest), "colour": _COLOURS[level]})
+        bars.append(
+            {
+                "level": level,
+                "count": count,
+                "average": round(average, 1),
+                "y": row * 28,
+                "width": round(220 * count / widest),
+                "avg_x": round(90 + 220 * average / widest),
+                "colour": _COLOURS[level],
+            }
+        )
     return bars
 
 
@@ -46,5 +58,12 @@ def render_html(summary: DailySummary) -> str:
         aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
         return aware.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
-    return template.render(summary=summary, urgency_bars=urgency_bars, due_soon_days=DUE_SOON_DAYS, colours=_COLOURS, due_text=due_text,
-                           local_time=local_time, is_web_link=lambda url: url.startswith(("https://", "http://")))
+    return template.render(
+        summary=summary,
+        urgency_bars=urgency_bars,
+        due_soon_days=DUE_SOON_DAYS,
+        colours=_COLOURS,
+        due_text=due_text,
+        local_time=local_time,
+        is_web_link=lambda url: url.startswith(("https://", "http://")),
+    )

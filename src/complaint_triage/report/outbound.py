@@ -32,14 +32,21 @@ def relative_due(due: date | None, reader_day: date) -> str:
 
 def headline(summary: DailySummary) -> str:
     """One line: the day and what needs doing."""
-    counts = ", ".join(f"{n} {level}" for level, n in summary.by_urgency.items() if n and level in ("critical", "high")) or "nothing critical or high"
+    counts = (
+        ", ".join(
+            f"{n} {level}" for level, n in summary.by_urgency.items() if n and level in ("critical", "high")
+        )
+        or "nothing critical or high"
+    )
     return f"Complaint triage for {summary.day.isoformat()}: {summary.messages} message{'s' if summary.messages != 1 else ''} ({counts}), {len(summary.overdue)} overdue, {len(summary.due_soon)} due soon"
 
 
 def _slack_text(text: str) -> str:
     """Message text inert in Slack: no links, mentions or formatting from a message."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"[*_~`]", lambda m: {"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": "\u2018"}[m.group()], text).replace("\n", " ")
+    return re.sub(
+        r"[*_~`]", lambda m: {"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": "\u2018"}[m.group()], text
+    ).replace("\n", " ")
 
 
 def _case_line(case: Case, reader_day: date, escape) -> str:
@@ -50,7 +57,11 @@ def _case_line(case: Case, reader_day: date, escape) -> str:
 def _sections(summary: DailySummary) -> list[tuple[str, list[Case]]]:
     seen: set[str] = set()
     found = []
-    for title, cases in (("Overdue", summary.overdue), ("Due soon", summary.due_soon), ("New urgent cases", summary.urgent_cases)):
+    for title, cases in (
+        ("Overdue", summary.overdue),
+        ("Due soon", summary.due_soon),
+        ("New urgent cases", summary.urgent_cases),
+    ):
         fresh = [case for case in cases if case.key not in seen]  # each case once, where it matters most
         seen.update(case.key for case in fresh)
         found.append((title, fresh))
@@ -92,11 +103,29 @@ def _teams_text(text: str) -> str:
 def teams_payload(summary: DailySummary, workspace_url: str | None = None) -> dict:
     """The Microsoft Teams incoming-webhook body: one Adaptive Card, a text block per line."""
     lines = chat_lines(summary, _teams_text, lambda s: f"**{s}**", None)
-    body = [{"type": "TextBlock", "text": line, "wrap": True, **({"weight": "Bolder"} if line.startswith("**") else {})} for line in lines]
-    card = {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "version": "1.4", "body": body}
+    body = [
+        {
+            "type": "TextBlock",
+            "text": line,
+            "wrap": True,
+            **({"weight": "Bolder"} if line.startswith("**") else {}),
+        }
+        for line in lines
+    ]
+    card = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.4",
+        "body": body,
+    }
     if workspace_url:
-        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open the queue", "url": workspace_url.rstrip("/") + "/"}]
-    return {"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": card}]}
+        card["actions"] = [
+            {"type": "Action.OpenUrl", "title": "Open the queue", "url": workspace_url.rstrip("/") + "/"}
+        ]
+    return {
+        "type": "message",
+        "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": card}],
+    }
 
 
 def email_html(summary: DailySummary) -> str:
@@ -105,8 +134,12 @@ def email_html(summary: DailySummary) -> str:
 
     from complaint_triage.report.html import render_html
 
-    html = _CSP_META.sub("", _SCRIPT.sub("", render_html(summary)))  # our own filter script: mail clients run none
-    inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False, resolve_css_variables=True)
+    html = _CSP_META.sub(
+        "", _SCRIPT.sub("", render_html(summary))
+    )  # our own filter script: mail clients run none
+    inliner = css_inline.CSSInliner(
+        keep_at_rules=True, load_remote_stylesheets=False, resolve_css_variables=True
+    )
     return inliner.inline(html)
 
 
@@ -118,5 +151,10 @@ def email_message(summary: DailySummary, sender: str, to: list[str]) -> EmailMes
     message["Subject"], message["From"], message["To"] = headline(summary), sender, ", ".join(to)
     message.set_content(render_markdown(summary))
     message.add_alternative(email_html(summary), subtype="html")
-    message.add_attachment(render_csv(summary).encode("utf-8"), maintype="text", subtype="csv", filename=f"summary-{summary.day.isoformat()}.csv")
+    message.add_attachment(
+        render_csv(summary).encode("utf-8"),
+        maintype="text",
+        subtype="csv",
+        filename=f"summary-{summary.day.isoformat()}.csv",
+    )
     return message

@@ -49,7 +49,30 @@ class SummaryItem(BaseModel):
         """The key facts of a record."""
         data = record.to_json_dict()
         return cls(
-            **{k: data[k] for k in ("message_id", "source_name", "subject", "kind", "urgency", "urgency_reasons", "claim_types", "asins", "trademarks", "registration_numbers", "patent_numbers", "complaint_ids", "rights_owner_emails", "marketplace", "checks", "next_steps", "needs_review", "review_reasons", "error")},
+            **{
+                k: data[k]
+                for k in (
+                    "message_id",
+                    "source_name",
+                    "subject",
+                    "kind",
+                    "urgency",
+                    "urgency_reasons",
+                    "claim_types",
+                    "asins",
+                    "trademarks",
+                    "registration_numbers",
+                    "patent_numbers",
+                    "complaint_ids",
+                    "rights_owner_emails",
+                    "marketplace",
+                    "checks",
+                    "next_steps",
+                    "needs_review",
+                    "review_reasons",
+                    "error",
+                )
+            },
             received_at=record.received_at,
             sender=data["from"],
             response_due=record.response_due,
@@ -88,7 +111,9 @@ class DailySummary(BaseModel):
     previous_7_days: dict[str, int]
     trend: dict[str, dict[str, Trend]] = Field(default_factory=dict)
     urgent_cases: list[Case] = Field(default_factory=list)
-    review: list[SummaryItem] = Field(default_factory=list, description="the day's mail that needs a person's reading, shown first")
+    review: list[SummaryItem] = Field(
+        default_factory=list, description="the day's mail that needs a person's reading, shown first"
+    )
     items: list[SummaryItem]
     due_soon: list[Case]
     overdue: list[Case]
@@ -97,8 +122,12 @@ class DailySummary(BaseModel):
     failed: list[SummaryItem]
     sources: list[str] = Field(default_factory=list)
     sections: list["DailySummary"] = Field(default_factory=list)
-    open_cases: list[Case] = Field(default_factory=list)  # every case not yet answered at the end of the day, most urgent first
-    day_starts_at: str = "00:00"  # the local time the day covered begins (the report time, for the summary the service sends)
+    open_cases: list[Case] = Field(
+        default_factory=list
+    )  # every case not yet answered at the end of the day, most urgent first
+    day_starts_at: str = (
+        "00:00"  # the local time the day covered begins (the report time, for the summary the service sends)
+    )
 
     @property
     def repeat_escalations(self) -> list[Escalation]:
@@ -124,8 +153,15 @@ def local_day(row: dict, zone: ZoneInfo, day_starts: timedelta = timedelta(0)) -
     return (moment.astimezone(zone) - day_starts).date()
 
 
-def build_summary(rows: list[dict], day: date, zone_name: str = "UTC", cases: list[Case] | None = None,
-                  rules: EscalationSettings = EscalationSettings(), by_source: bool = True, day_starts: timedelta = timedelta(0)) -> DailySummary:
+def build_summary(
+    rows: list[dict],
+    day: date,
+    zone_name: str = "UTC",
+    cases: list[Case] | None = None,
+    rules: EscalationSettings = EscalationSettings(),
+    by_source: bool = True,
+    day_starts: timedelta = timedelta(0),
+) -> DailySummary:
     """Summarise one day from stored rows (each with a parsed `record` and `stored_at`) and the cases they form.
 
     DAY_STARTS shifts the day: with 7 hours, the summary of 3 March covers 3 March 07:00 to 4 March
@@ -134,10 +170,17 @@ def build_summary(rows: list[dict], day: date, zone_name: str = "UTC", cases: li
     zone = ZoneInfo(zone_name)
     days = {row["record"].message_id: local_day(row, zone, day_starts) for row in rows}
     records = [row["record"] for row in rows if days[row["record"].message_id] <= day]
-    today = sorted((r for r in records if days[r.message_id] == day), key=lambda r: (_RANK[r.urgency], r.received_at or datetime.min.replace(tzinfo=timezone.utc)))
+    today = sorted(
+        (r for r in records if days[r.message_id] == day),
+        key=lambda r: (_RANK[r.urgency], r.received_at or datetime.min.replace(tzinfo=timezone.utc)),
+    )
     week = [r for r in records if day - timedelta(days=7) <= days[r.message_id] < day]
-    known = bundle([case for case in cases or [] if all(m in days and days[m] <= day for m in case.message_ids[:1])])
-    open_cases = sorted((case for case in known if case.is_open and case.response_due), key=lambda case: case.response_due)
+    known = bundle(
+        [case for case in cases or [] if all(m in days and days[m] <= day for m in case.message_ids[:1])]
+    )
+    open_cases = sorted(
+        (case for case in known if case.is_open and case.response_due), key=lambda case: case.response_due
+    )
     item = SummaryItem.from_record
     sources = sorted({r.source_name for r in records if r.source_name})
     return DailySummary(
@@ -153,14 +196,21 @@ def build_summary(rows: list[dict], day: date, zone_name: str = "UTC", cases: li
         urgent_cases=_urgent_cases(known, {r.message_id for r in today}),
         review=[item(r) for r in today if r.needs_review and not r.error],
         items=[item(r) for r in today if not r.error],
-        due_soon=[case for case in open_cases if day < case.response_due <= day + timedelta(days=DUE_SOON_DAYS)],
+        due_soon=[
+            case for case in open_cases if day < case.response_due <= day + timedelta(days=DUE_SOON_DAYS)
+        ],
         overdue=[case for case in open_cases if case.overdue_on(day)],
-        open_cases=sorted((case for case in known if case.is_open), key=lambda case: (_RANK[case.urgency], case.response_due or date.max, case.key)),
+        open_cases=sorted(
+            (case for case in known if case.is_open),
+            key=lambda case: (_RANK[case.urgency], case.response_due or date.max, case.key),
+        ),
         escalations=escalations(known, day, rules, lambda message_id: days.get(message_id)),
         suspicious=[item(r) for r in today if any(c.code in _SUSPICIOUS_CHECKS for c in r.checks)],
         failed=[item(r) for r in records if r.error],
         sources=sources,
-        sections=_sections(rows, day, zone_name, known, rules, sources, day_starts) if by_source and len(sources) > 1 else [],
+        sections=_sections(rows, day, zone_name, known, rules, sources, day_starts)
+        if by_source and len(sources) > 1
+        else [],
         day_starts_at=f"{int(day_starts.total_seconds()) // 3600:02d}:{int(day_starts.total_seconds()) // 60 % 60:02d}",
     )
 
@@ -171,14 +221,22 @@ def _sections(rows, day, zone_name, cases, rules, sources, day_starts) -> list[D
     for name in sources:
         own_rows = [row for row in rows if row["record"].source_name == name]
         own_cases = [case for case in cases if case.source_name == name]
-        section = build_summary(own_rows, day, zone_name, own_cases, rules, by_source=False, day_starts=day_starts)
+        section = build_summary(
+            own_rows, day, zone_name, own_cases, rules, by_source=False, day_starts=day_starts
+        )
         sections.append(section.model_copy(update={"source": name}))
     return sections
 
 
 def _urgent_cases(cases: list[Case], today_ids: set[str]) -> list[Case]:
     """Critical and high cases that got mail today and are not closed, most urgent first."""
-    urgent = [case for case in cases if case.urgency in ("critical", "high") and case.status not in CLOSED_STATUSES and today_ids.intersection(case.message_ids)]
+    urgent = [
+        case
+        for case in cases
+        if case.urgency in ("critical", "high")
+        and case.status not in CLOSED_STATUSES
+        and today_ids.intersection(case.message_ids)
+    ]
     return sorted(urgent, key=lambda case: (_RANK[case.urgency], case.response_due or date.max))
 
 
@@ -193,20 +251,46 @@ def _trend(today: list[TriageRecord], week: list[TriageRecord]) -> dict[str, dic
         "kind": (_count(today, "kind", KINDS), _count(week, "kind", KINDS)),
         "claim_type": (_claim_counts(today), _claim_counts(week)),
     }
-    return {name: {key: Trend(day=now[key], previous_7_days=before[key], daily_average=round(before[key] / 7, 2)) for key in now} for name, (now, before) in pairs.items()}
+    return {
+        name: {
+            key: Trend(day=now[key], previous_7_days=before[key], daily_average=round(before[key] / 7, 2))
+            for key in now
+        }
+        for name, (now, before) in pairs.items()
+    }
 
 
 def escalations(cases: list[Case], day: date, rules: EscalationSettings, day_of) -> list[Escalation]:
     """Repeat complainants and ASINs under repeated attack within the window ending DAY, and overdue cases."""
     start, days = day - timedelta(days=rules.window_days - 1), rules.window_days
-    recent = [case for case in cases if case.kind not in CLOSING_KINDS and _opened_within(case, start, day, day_of)]
-    found = _repeats(recent, lambda case: [case.rights_owner or next(iter(case.rights_owner_emails), None)], rules.complaints_per_owner,
-                     "repeat_complainant", lambda owner, n: f"{owner} filed {n} complaints in {days} days")
-    found += _repeats(recent, lambda case: case.asins, rules.cases_per_asin,
-                      "asin_under_attack", lambda asin, n: f"ASIN {asin} is named in {n} complaints in {days} days")
-    found += [Escalation(kind="overdue_case", subject=case.key, count=1, case_keys=[case.key],
-                         message=f"{case.key}: response was due {case.response_due.isoformat()} and the case is still {case.status}")
-              for case in cases if case.overdue_on(day)]
+    recent = [
+        case for case in cases if case.kind not in CLOSING_KINDS and _opened_within(case, start, day, day_of)
+    ]
+    found = _repeats(
+        recent,
+        lambda case: [case.rights_owner or next(iter(case.rights_owner_emails), None)],
+        rules.complaints_per_owner,
+        "repeat_complainant",
+        lambda owner, n: f"{owner} filed {n} complaints in {days} days",
+    )
+    found += _repeats(
+        recent,
+        lambda case: case.asins,
+        rules.cases_per_asin,
+        "asin_under_attack",
+        lambda asin, n: f"ASIN {asin} is named in {n} complaints in {days} days",
+    )
+    found += [
+        Escalation(
+            kind="overdue_case",
+            subject=case.key,
+            count=1,
+            case_keys=[case.key],
+            message=f"{case.key}: response was due {case.response_due.isoformat()} and the case is still {case.status}",
+        )
+        for case in cases
+        if case.overdue_on(day)
+    ]
     return found
 
 
@@ -222,7 +306,11 @@ def _repeats(cases: list[Case], keys_of, threshold: int, kind: str, wording) -> 
             if key:
                 groups.setdefault(key, []).append(case.key)
     ranked = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
-    return [Escalation(kind=kind, subject=key, count=len(keys), case_keys=keys, message=wording(key, len(keys))) for key, keys in ranked if len(keys) >= threshold]
+    return [
+        Escalation(kind=kind, subject=key, count=len(keys), case_keys=keys, message=wording(key, len(keys)))
+        for key, keys in ranked
+        if len(keys) >= threshold
+    ]
 
 
 def _count(records: list[TriageRecord], field: str, order: tuple[str, ...]) -> dict[str, int]:
@@ -230,7 +318,13 @@ def _count(records: list[TriageRecord], field: str, order: tuple[str, ...]) -> d
     return {name: counts.get(name, 0) for name in order}
 
 
-def summary_for_day(store, day: date, zone_name: str, rules: EscalationSettings = EscalationSettings(), day_starts: timedelta = timedelta(0)) -> DailySummary:
+def summary_for_day(
+    store,
+    day: date,
+    zone_name: str,
+    rules: EscalationSettings = EscalationSettings(),
+    day_starts: timedelta = timedelta(0),
+) -> DailySummary:
     """The summary of DAY (beginning DAY_STARTS after midnight) from what the store holds: records, and the cases they form."""
     rows = summary_rows(store.rows())
     cases = store.cases({row["record"].message_id: row["record"] for row in rows})
@@ -239,7 +333,10 @@ def summary_for_day(store, day: date, zone_name: str, rules: EscalationSettings 
 
 def summary_rows(stored: list[dict]) -> list[dict]:
     """Stored rows with their record parsed, as build_summary takes them."""
-    return [{"record": TriageRecord.model_validate(row["record"]), "stored_at": row["stored_at"]} for row in stored]
+    return [
+        {"record": TriageRecord.model_validate(row["record"]), "stored_at": row["stored_at"]}
+        for row in stored
+    ]
 
 
 def latest_day(rows: list[dict], zone_name: str) -> date | None:

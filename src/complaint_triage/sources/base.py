@@ -40,7 +40,9 @@ class MailSource:
     touches_mailbox: bool = False  # settle() flags or moves mail, so its commits wait for the disk
     watches: bool = False  # wait_for_mail() can wait for new mail (IMAP IDLE)
     uses_cursor: bool = False  # resumes from a cursor the store commits with the records (the API sources)
-    keeps_place: bool = False  # fetches only what is new by itself (IMAP UIDs); otherwise what the store holds is skipped
+    keeps_place: bool = (
+        False  # fetches only what is new by itself (IMAP UIDs); otherwise what the store holds is skipped
+    )
     backlog: int = 0  # messages known to be waiting after the last poll
     token_expires_at: datetime | None = None  # when the access token in use expires, where known
 

@@ -9,8 +9,8 @@ from typing import Iterator
 
 from complaint_triage.errors import SourceError
 from complaint_triage.pipeline.parse import has_mail_headers
-from complaint_triage.sources.base import MailSource
 from complaint_triage.records import RawMessage
+from complaint_triage.sources.base import MailSource
 
 UTF8_BOM = b"\xef\xbb\xbf"
 _SNIFF_BYTES = 65_536
@@ -151,7 +151,12 @@ def _head(path: Path, size: int = _SNIFF_BYTES) -> bytes:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-_SOURCE_TYPES = {"directory": DirectorySource, "mbox": MboxSource, "maildir": MaildirSource, "eml": EmlFileSource}
+_SOURCE_TYPES = {
+    "directory": DirectorySource,
+    "mbox": MboxSource,
+    "maildir": MaildirSource,
+    "eml": EmlFileSource,
+}
 
 
 def sources_for_path(path: str | Path, name: str | None = None, declared_type: str | None = None):
@@ -175,7 +180,9 @@ def _declared_source(path: Path, name: str | None, declared_type: str):
     if kind is None:
         raise SourceError(f"{path}: saved mail cannot be of type {declared_type!r}")
     if (kind in (DirectorySource, MaildirSource)) != path.is_dir():
-        raise SourceError(f"{path}: declared {declared_type}, but it is {'a directory' if path.is_dir() else 'a file'}")
+        raise SourceError(
+            f"{path}: declared {declared_type}, but it is {'a directory' if path.is_dir() else 'a file'}"
+        )
     if kind is MaildirSource and not is_maildir(path):
         raise SourceError(f"{path}: declared maildir, but it has no cur/ and new/")
     return kind(path, name or declared_type)

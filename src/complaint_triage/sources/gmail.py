@@ -75,7 +75,11 @@ class GmailSource(MailSource):
         self._completed: str | None = None
         self._credentials = None
         self._label_ids: dict[str, str] = {}
-        self._http = httpx.Client(verify=_tls_context(settings), timeout=settings.timeout_seconds, headers={"User-Agent": "complaint-triage"})
+        self._http = httpx.Client(
+            verify=_tls_context(settings),
+            timeout=settings.timeout_seconds,
+            headers={"User-Agent": "complaint-triage"},
+        )
 
     @property
     def scope(self) -> str:
@@ -97,7 +101,9 @@ class GmailSource(MailSource):
     def fetch_messages(self, cursor: str | None = None) -> Iterator[GmailMessage]:
         """Yield the mail added since CURSOR (the mail QUERY selects, without one)."""
         self._completed, self.found, self.committed = None, 0, 0
-        point = json.loads(cursor) if cursor else {"phase": "full", "start": self._history_now(), "page": None}
+        point = (
+            json.loads(cursor) if cursor else {"phase": "full", "start": self._history_now(), "page": None}
+        )
         if point["phase"] == "history":
             yield from self._history(point)
         else:
@@ -110,11 +116,19 @@ class GmailSource(MailSource):
         """The first poll: every message the query selects, page by page; then the history from the ID noted before."""
         start, page = point["start"], point["page"]
         while True:
-            params = {"q": self.settings.query, "maxResults": self.settings.fetch_chunk, **({"pageToken": page} if page else {})}
-            answer = self._json(self._call("GET", f"{self._user_url()}/messages", params=params), "messages.list")
+            params = {
+                "q": self.settings.query,
+                "maxResults": self.settings.fetch_chunk,
+                **({"pageToken": page} if page else {}),
+            }
+            answer = self._json(
+                self._call("GET", f"{self._user_url()}/messages", params=params), "messages.list"
+            )
             following = answer.get("nextPageToken")
             after = _cursor("full", start, following) if following else _cursor("history", start)
-            yield from self._messages([item["id"] for item in answer.get("messages", [])], _cursor("full", start, page), after)
+            yield from self._messages(
+                [item["id"] for item in answer.get("messages", [])], _cursor("full", start, page), after
+            )
             if self.stop.is_set():
                 return
             if not following:  # then what arrived while the listing ran, from the history ID noted before it
@@ -125,18 +139,31 @@ class GmailSource(MailSource):
     def _history(self, point: dict, relisted: bool = False) -> Iterator[GmailMessage]:
         start, page = point["start"], point["page"]
         while True:
-            params = {"startHistoryId": start, "historyTypes": "messageAdded", "labelId": self.settings.label, **({"pageToken": page} if page else {})}
+            params = {
+                "startHistoryId": start,
+                "historyTypes": "messageAdded",
+                "labelId": self.settings.label,
+                **({"pageToken": page} if page else {}),
+            }
             response = self._call("GET", f"{self._user_url()}/history", params=params)
             if response.status_code == 404:  # the ID is older than the history the API keeps
-                log.warning("%s: history ID %s is no longer available: listing the mailbox afresh (stored mail is not duplicated)", self.where, start)
+                log.warning(
+                    "%s: history ID %s is no longer available: listing the mailbox afresh (stored mail is not duplicated)",
+                    self.where,
+                    start,
+                )
                 if relisted:  # the ID was noted just now: the API is not keeping its history
                     raise TransientSourceError(f"{self.where}: the history from ID {start} is not available")
-                yield from self._listing({"phase": "full", "start": self._history_now(), "page": None}, relisted=True)
+                yield from self._listing(
+                    {"phase": "full", "start": self._history_now(), "page": None}, relisted=True
+                )
                 return
             answer = self._json(response, "history.list")
             following, newest = answer.get("nextPageToken"), str(answer.get("historyId", start))
             after = _cursor("history", start, following) if following else _cursor("history", newest)
-            yield from self._messages(_added(answer, self.settings.label), _cursor("history", start, page), after)
+            yield from self._messages(
+                _added(answer, self.settings.label), _cursor("history", start, page), after
+            )
             if self.stop.is_set():
                 return
             if not following:
@@ -154,7 +181,9 @@ class GmailSource(MailSource):
                 yield message
 
     def _raw(self, gmail_id: str, resume: str) -> GmailMessage | None:
-        response = self._call("GET", f"{self._user_url()}/messages/{quote(gmail_id, safe='')}", params={"format": "raw"})
+        response = self._call(
+            "GET", f"{self._user_url()}/messages/{quote(gmail_id, safe='')}", params={"format": "raw"}
+        )
         if response.status_code == 404:  # deleted since it was listed
             return None
         answer = self._json(response, "messages.get")
@@ -182,19 +211,28 @@ class GmailSource(MailSource):
         if self.settings.after == "seen":
             change = {"removeLabelIds": ["UNREAD"]}
         else:
-            change = {"addLabelIds": [self._label_id(self.settings.move_to)], "removeLabelIds": [self.settings.label]}
+            change = {
+                "addLabelIds": [self._label_id(self.settings.move_to)],
+                "removeLabelIds": [self.settings.label],
+            }
         for message in messages:
-            response = self._call("POST", f"{self._user_url()}/messages/{quote(message.gmail_id, safe='')}/modify", json=change)
+            response = self._call(
+                "POST", f"{self._user_url()}/messages/{quote(message.gmail_id, safe='')}/modify", json=change
+            )
             if response.status_code != 404:
                 self._json(response, "messages.modify")
 
     def _label_id(self, name: str) -> str:
         """The id of the label NAME, created when missing."""
         if name not in self._label_ids:
-            labels = self._json(self._call("GET", f"{self._user_url()}/labels"), "labels.list").get("labels", [])
+            labels = self._json(self._call("GET", f"{self._user_url()}/labels"), "labels.list").get(
+                "labels", []
+            )
             found = [label["id"] for label in labels if label.get("name") == name or label.get("id") == name]
             if not found:
-                created = self._json(self._call("POST", f"{self._user_url()}/labels", json={"name": name}), "labels.create")
+                created = self._json(
+                    self._call("POST", f"{self._user_url()}/labels", json={"name": name}), "labels.create"
+                )
                 found = [created["id"]]
             self._label_ids[name] = found[0]
         return self._label_ids[name]
@@ -215,17 +253,27 @@ class GmailSource(MailSource):
                 continue
             if status in (401, 403):
                 if refreshed:
-                    raise SourceAuthError(f"{self.where}: the Gmail API refused the token (HTTP {status} {_message(response)}); "
-                                          "check the scopes granted (gmail.modify) and, for a service account, its domain-wide delegation")
+                    raise SourceAuthError(
+                        f"{self.where}: the Gmail API refused the token (HTTP {status} {_message(response)}); "
+                        "check the scopes granted (gmail.modify) and, for a service account, its domain-wide delegation"
+                    )
                 self._refresh()
                 refreshed = True
                 continue
             return response
-        raise TransientSourceError(f"{self.where}: the Gmail API answered HTTP {status} {_message(response)} {ATTEMPTS} times")
+        raise TransientSourceError(
+            f"{self.where}: the Gmail API answered HTTP {status} {_message(response)} {ATTEMPTS} times"
+        )
 
     def _wait_before_retry(self, response: httpx.Response, attempt: int) -> None:
-        seconds = min(_retry_after(response) or 2.0 ** attempt, MAX_WAIT)
-        log.warning("%s: the Gmail API answered HTTP %d: retrying in %.1f s", self.where, response.status_code, seconds, extra={"source": self.name})
+        seconds = min(_retry_after(response) or 2.0**attempt, MAX_WAIT)
+        log.warning(
+            "%s: the Gmail API answered HTTP %d: retrying in %.1f s",
+            self.where,
+            response.status_code,
+            seconds,
+            extra={"source": self.name},
+        )
         if self.stop.wait(seconds):
             raise SourceInterrupted(f"{self.where}: stopped while waiting to retry")
 
@@ -281,9 +329,15 @@ def refresh_credentials(credentials, settings: SourceSettings, where: str) -> da
         raise SourceAuthError(f"{where}: the token endpoint refused: {scrub(_first_line(exc))}") from exc
     except (google.auth.exceptions.TransportError, requests.exceptions.RequestException) as exc:
         host = urlsplit(getattr(credentials, "token_uri", "") or "").netloc
-        raise TransientSourceError(f"{where}: cannot reach the token endpoint {host}: {type(exc).__name__}") from exc
+        raise TransientSourceError(
+            f"{where}: cannot reach the token endpoint {host}: {type(exc).__name__}"
+        ) from exc
     register_secret(credentials.token)
-    if settings.token_file and not settings.credentials_file and getattr(credentials, "refresh_token", None) != before:
+    if (
+        settings.token_file
+        and not settings.credentials_file
+        and getattr(credentials, "refresh_token", None) != before
+    ):
         register_secret(credentials.refresh_token)
         save_token_file(settings.token_file, credentials.to_json(strip=["token", "expiry"]))
     return credentials.expiry.replace(tzinfo=UTC) if credentials.expiry else None
@@ -297,19 +351,31 @@ def load_credentials(settings: SourceSettings, where: str, scopes: list[str] | N
             from google.oauth2 import service_account
 
             subject = settings.user or settings.username  # the Gmail mailbox, or the IMAP login
-            return service_account.Credentials.from_service_account_file(settings.credentials_file, scopes=scopes, subject=subject)
+            return service_account.Credentials.from_service_account_file(
+                settings.credentials_file, scopes=scopes, subject=subject
+            )
         from google.oauth2.credentials import Credentials
 
         info = json.loads(Path(settings.token_file).read_text(encoding="utf-8"))
         # google-auth reads no token_uri from an authorised-user file (it always names Google's): the setting does
-        credentials = Credentials(None, refresh_token=info["refresh_token"], client_id=info["client_id"],
-                                  client_secret=info["client_secret"], token_uri=settings.token_uri, scopes=scopes)
+        credentials = Credentials(
+            None,
+            refresh_token=info["refresh_token"],
+            client_id=info["client_id"],
+            client_secret=info["client_secret"],
+            token_uri=settings.token_uri,
+            scopes=scopes,
+        )
     except KeyError as exc:
-        raise SourceAuthError(f"{where}: token_file {settings.token_file} has no {exc.args[0]}: run the consent flow again") from exc
+        raise SourceAuthError(
+            f"{where}: token_file {settings.token_file} has no {exc.args[0]}: run the consent flow again"
+        ) from exc
     except OSError as exc:
         raise SourceAuthError(f"{where}: cannot read {exc.filename}: {exc.strerror or exc}") from exc
     except ValueError as exc:  # a file that is not the credentials it should be (JSONDecodeError is one)
-        raise SourceAuthError(f"{where}: the credentials file is not usable: {scrub(_first_line(exc))}") from exc
+        raise SourceAuthError(
+            f"{where}: the credentials file is not usable: {scrub(_first_line(exc))}"
+        ) from exc
     register_secret(credentials.refresh_token or "")
     register_secret(credentials.client_secret or "")
     return credentials

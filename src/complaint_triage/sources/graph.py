@@ -35,8 +35,20 @@ log = logging.getLogger("complaint_triage.graph")
 ATTEMPTS = 6  # per request, for throttling and server errors
 MAX_WAIT = 120.0  # seconds: a longer Retry-After is cut to this, the poll's retries do the rest
 STALE_DELTA_CODES = {"syncStateNotFound", "SyncStateNotFound", "resyncRequired", "SyncStateInvalid"}
-WELL_KNOWN_FOLDERS = {"inbox", "archive", "deleteditems", "drafts", "junkemail", "sentitems", "outbox", "clutter",
-                      "conversationhistory", "msgfolderroot", "scheduled", "searchfolders"}
+WELL_KNOWN_FOLDERS = {
+    "inbox",
+    "archive",
+    "deleteditems",
+    "drafts",
+    "junkemail",
+    "sentitems",
+    "outbox",
+    "clutter",
+    "conversationhistory",
+    "msgfolderroot",
+    "scheduled",
+    "searchfolders",
+}
 
 
 class GraphMessage(RawMessage):
@@ -67,8 +79,11 @@ class GraphSource(MailSource):
         self._app = None
         self._token: str | None = None
         self._folder_ids: dict[str, str] = {}
-        self._http = httpx.Client(verify=_tls_context(settings), timeout=settings.timeout_seconds,
-                                  headers={"User-Agent": "complaint-triage"})
+        self._http = httpx.Client(
+            verify=_tls_context(settings),
+            timeout=settings.timeout_seconds,
+            headers={"User-Agent": "complaint-triage"},
+        )
 
     @property
     def scope(self) -> str:
@@ -111,11 +126,18 @@ class GraphSource(MailSource):
 
     def _delta_page(self, link: str) -> tuple[dict, str]:
         """One page of the delta round, and the link that produced it; a stale delta token starts the round again."""
-        response = self._call("GET", link, headers={"Prefer": f"odata.maxpagesize={self.settings.fetch_chunk}"})
-        stale = response.status_code == 410 or (response.status_code == 400 and _error_code(response) in STALE_DELTA_CODES)
+        response = self._call(
+            "GET", link, headers={"Prefer": f"odata.maxpagesize={self.settings.fetch_chunk}"}
+        )
+        stale = response.status_code == 410 or (
+            response.status_code == 400 and _error_code(response) in STALE_DELTA_CODES
+        )
         if stale and link != self._start_link():
-            log.warning("%s: the delta token is no longer valid (%s): reading the folder afresh (stored mail is not duplicated)",
-                        self.where, _error_code(response) or response.status_code)
+            log.warning(
+                "%s: the delta token is no longer valid (%s): reading the folder afresh (stored mail is not duplicated)",
+                self.where,
+                _error_code(response) or response.status_code,
+            )
             return self._delta_page(self._start_link())
         return self._json(response, "delta query"), link
 
@@ -123,7 +145,9 @@ class GraphSource(MailSource):
         response = self._call("GET", f"{self._mailbox_url()}/messages/{quote(graph_id, safe='')}/$value")
         self._ok(response, "message download")
         source = f"msgraph://{self.settings.mailbox}/{self.settings.folder}/{graph_id}"
-        return GraphMessage(raw=response.content, source=source, source_name=self.name, graph_id=graph_id, resume=resume)
+        return GraphMessage(
+            raw=response.content, source=source, source_name=self.name, graph_id=graph_id, resume=resume
+        )
 
     # -- resume points ---------------------------------------------------------------------
 
@@ -142,7 +166,9 @@ class GraphSource(MailSource):
         """Mark committed messages read or move them, as configured; nothing happens with after = "keep"."""
         if self.settings.after == "keep":
             return
-        target = self._folder_id(self.settings.move_to, create=True) if self.settings.after == "move" else None
+        target = (
+            self._folder_id(self.settings.move_to, create=True) if self.settings.after == "move" else None
+        )
         for message in messages:
             url = f"{self._mailbox_url()}/messages/{quote(message.graph_id, safe='')}"
             if target is None:
@@ -164,7 +190,9 @@ class GraphSource(MailSource):
 
     def _find_folder(self, name: str) -> str | None:
         escaped = name.replace("'", "''")
-        response = self._call("GET", f"{self._mailbox_url()}/mailFolders", params={"$filter": f"displayName eq '{escaped}'"})
+        response = self._call(
+            "GET", f"{self._mailbox_url()}/mailFolders", params={"$filter": f"displayName eq '{escaped}'"}
+        )
         found = self._json(response, "folder lookup").get("value", [])
         return found[0]["id"] if found else None
 
@@ -187,8 +215,10 @@ class GraphSource(MailSource):
             status = response.status_code
             if status in (401, 403):
                 if renewed:
-                    raise SourceAuthError(f"{self.where}: Graph refused the token (HTTP {status} {_error_text(response)}); "
-                                          "check the app's Mail.ReadWrite application permission and admin consent")
+                    raise SourceAuthError(
+                        f"{self.where}: Graph refused the token (HTTP {status} {_error_text(response)}); "
+                        "check the app's Mail.ReadWrite application permission and admin consent"
+                    )
                 self._renew()
                 renewed = True
                 continue
@@ -196,11 +226,19 @@ class GraphSource(MailSource):
                 self._wait_before_retry(response, attempt)
                 continue
             return response
-        raise TransientSourceError(f"{self.where}: Graph answered HTTP {status} {_error_text(response)} {ATTEMPTS} times")
+        raise TransientSourceError(
+            f"{self.where}: Graph answered HTTP {status} {_error_text(response)} {ATTEMPTS} times"
+        )
 
     def _wait_before_retry(self, response: httpx.Response, attempt: int) -> None:
-        seconds = min(_retry_after(response) or 2.0 ** attempt, MAX_WAIT)
-        log.warning("%s: Graph answered HTTP %d: retrying in %.1f s", self.where, response.status_code, seconds, extra={"source": self.name})
+        seconds = min(_retry_after(response) or 2.0**attempt, MAX_WAIT)
+        log.warning(
+            "%s: Graph answered HTTP %d: retrying in %.1f s",
+            self.where,
+            response.status_code,
+            seconds,
+            extra={"source": self.name},
+        )
         if self.stop.wait(seconds):
             raise SourceInterrupted(f"{self.where}: stopped while waiting to retry")
 
@@ -233,10 +271,18 @@ class GraphSource(MailSource):
             result = self._msal().acquire_token_for_client(scopes=[_scope(self.settings.graph_url)])
         except requests.exceptions.RequestException as exc:
             host = urlsplit(self.settings.authority_host).netloc
-            raise TransientSourceError(f"{self.where}: cannot reach the token endpoint at {host}: {type(exc).__name__}") from exc
+            raise TransientSourceError(
+                f"{self.where}: cannot reach the token endpoint at {host}: {type(exc).__name__}"
+            ) from exc
         if "access_token" not in result:
-            description = scrub((result.get("error_description") or "").strip().splitlines()[0] if result.get("error_description") else "")
-            raise SourceAuthError(f"{self.where}: the token endpoint refused: {result.get('error')}: {description}".rstrip(": "))
+            description = scrub(
+                (result.get("error_description") or "").strip().splitlines()[0]
+                if result.get("error_description")
+                else ""
+            )
+            raise SourceAuthError(
+                f"{self.where}: the token endpoint refused: {result.get('error')}: {description}".rstrip(": ")
+            )
         register_secret(result["access_token"])
         self.token_expires_at = datetime.now(UTC) + timedelta(seconds=int(result.get("expires_in", 0)))
         return result["access_token"]
@@ -264,14 +310,24 @@ def _confidential_client(settings: SourceSettings, where: str):
     session = pin_verify(requests.Session(), settings.ca_file, settings.timeout_seconds)
     try:
         return msal.ConfidentialClientApplication(
-            settings.client_id, authority=f"{settings.authority_host.rstrip('/')}/{settings.tenant_id}",
-            client_credential=_client_credential(settings, where), instance_discovery=False, http_client=session)
+            settings.client_id,
+            authority=f"{settings.authority_host.rstrip('/')}/{settings.tenant_id}",
+            client_credential=_client_credential(settings, where),
+            instance_discovery=False,
+            http_client=session,
+        )
     except requests.exceptions.SSLError as exc:
-        raise SourceError(f"{where}: {urlsplit(settings.authority_host).netloc}: TLS certificate not trusted; for a private CA set ca_file") from exc
+        raise SourceError(
+            f"{where}: {urlsplit(settings.authority_host).netloc}: TLS certificate not trusted; for a private CA set ca_file"
+        ) from exc
     except requests.exceptions.RequestException as exc:
-        raise TransientSourceError(f"{where}: cannot reach {urlsplit(settings.authority_host).netloc}: {type(exc).__name__}") from exc
+        raise TransientSourceError(
+            f"{where}: cannot reach {urlsplit(settings.authority_host).netloc}: {type(exc).__name__}"
+        ) from exc
     except ValueError as exc:
-        raise SourceAuthError(f"{where}: the tenant {settings.tenant_id!r} is not known to {settings.authority_host}: check tenant_id") from exc
+        raise SourceAuthError(
+            f"{where}: the tenant {settings.tenant_id!r} is not known to {settings.authority_host}: check tenant_id"
+        ) from exc
 
 
 def pin_verify(session, ca_file: str | None, timeout: float | None = None):
@@ -371,8 +427,11 @@ def _transport_error(exc: httpx.TransportError, where: str, url: str, timeout: f
     if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return SourceError(f"{where}: {address}: TLS certificate not trusted; for a private CA set ca_file")
     if isinstance(cause, socket.gaierror) or "Name or service not known" in str(exc):
-        return TransientSourceError(f"{where}: cannot resolve the host name {parts.hostname!r}: check the name and DNS")
+        return TransientSourceError(
+            f"{where}: cannot resolve the host name {parts.hostname!r}: check the name and DNS"
+        )
     if isinstance(cause, ConnectionRefusedError) or "Connection refused" in str(exc):
-        return TransientSourceError(f"{where}: {address}: connection refused: nothing listens there; check graph_url")
+        return TransientSourceError(
+            f"{where}: {address}: connection refused: nothing listens there; check graph_url"
+        )
     return TransientSourceError(f"{where}: {address}: {type(exc).__name__}: {scrub(str(exc))}")
-

@@ -26,8 +26,8 @@ from complaint_triage.errors import SourceError, TransientSourceError
 from complaint_triage.records import FolderCheckpoint, RawMessage
 from complaint_triage.settings import SourceSettings
 from complaint_triage.sources.base import CheckpointLedger, MailSource
-from complaint_triage.sources.oauth import token_provider
 from complaint_triage.sources.imap_session import FetchAhead, close_quietly, connect, describe, imap_errors
+from complaint_triage.sources.oauth import token_provider
 
 log = logging.getLogger("complaint_triage.imap")
 
@@ -50,7 +50,9 @@ def folder_url(settings: SourceSettings, folder: str, uidvalidity: int) -> str:
     return f"imap://{quote(settings.username, safe='')}@{settings.host}{port}/{quote(folder, safe='/')};UIDVALIDITY={uidvalidity}"
 
 
-def plan_fetches(uids: list[int], large: set[int], oversized: set[int], chunk: int) -> Iterator[tuple[list[int], bool]]:
+def plan_fetches(
+    uids: list[int], large: set[int], oversized: set[int], chunk: int
+) -> Iterator[tuple[list[int], bool]]:
     """Group UIDs, in order, into body fetches of up to CHUNK; a large message stands alone, an oversized one is flagged True."""
     run: list[int] = []
     for uid in uids:
@@ -81,7 +83,9 @@ class ImapSource(MailSource):
 
     keeps_place = True  # UIDs above the folder's checkpoint: nothing stored is fetched again
 
-    def __init__(self, settings: SourceSettings, checkpoints: CheckpointLedger, stop: threading.Event | None = None):
+    def __init__(
+        self, settings: SourceSettings, checkpoints: CheckpointLedger, stop: threading.Event | None = None
+    ):
         self.settings, self.name, self.checkpoints = settings, settings.name, checkpoints
         self.stop = stop or threading.Event()
         self.where = describe(settings)
@@ -143,13 +147,26 @@ class ImapSource(MailSource):
         self._catch_up(client, folder, mark)
         uids = self._newer(client, mark.last_uid)
         self.found += len(uids)
-        log.log(logging.INFO if uids else logging.DEBUG, "%s: %s: %d new", self.where, folder, len(uids), extra={"source": self.name, "folder": folder, "count": len(uids)})
+        log.log(
+            logging.INFO if uids else logging.DEBUG,
+            "%s: %s: %d new",
+            self.where,
+            folder,
+            len(uids),
+            extra={"source": self.name, "folder": folder, "count": len(uids)},
+        )
         large, oversized = self._large_and_oversized(client, mark.last_uid, uids)
         plans = list(plan_fetches(uids, large, oversized, self.settings.fetch_chunk))
         for position, (batch, too_big) in enumerate(plans):
             following = plans[position + 1] if position + 1 < len(plans) else ([], True)
-            ahead = [] if following[1] else following[0]  # the next batch of bodies, asked for before this one is handed on
-            fetched = self._headers_only(client, folder, uidvalidity, batch[0]) if too_big else self._bodies(client, folder, uidvalidity, batch, ahead)
+            ahead = (
+                [] if following[1] else following[0]
+            )  # the next batch of bodies, asked for before this one is handed on
+            fetched = (
+                self._headers_only(client, folder, uidvalidity, batch[0])
+                if too_big
+                else self._bodies(client, folder, uidvalidity, batch, ahead)
+            )
             for message in fetched:
                 if self.stop.is_set():
                     return
@@ -159,7 +176,9 @@ class ImapSource(MailSource):
         """UIDs above LAST_UID matching CRITERIA, ascending (`n:*` also names the highest UID, even below n)."""
         return sorted(uid for uid in client.search(["UID", f"{last_uid + 1}:*", *criteria]) if uid > last_uid)
 
-    def _large_and_oversized(self, client: IMAPClient, last_uid: int, uids: list[int]) -> tuple[set[int], set[int]]:
+    def _large_and_oversized(
+        self, client: IMAPClient, last_uid: int, uids: list[int]
+    ) -> tuple[set[int], set[int]]:
         """The sizes that matter, asked of the server (SEARCH LARGER) instead of fetched message by message."""
         if not uids:
             return set(), set()
@@ -168,7 +187,9 @@ class ImapSource(MailSource):
         oversized = set(self._newer(client, last_uid, "LARGER", str(limit))) if large else set()
         return large, oversized
 
-    def _bodies(self, client: IMAPClient, folder: str, uidvalidity: int, uids: list[int], ahead: list[int]) -> Iterator[ImapMessage]:
+    def _bodies(
+        self, client: IMAPClient, folder: str, uidvalidity: int, uids: list[int], ahead: list[int]
+    ) -> Iterator[ImapMessage]:
         """The bodies of UIDS (asked for ahead, or now); AHEAD is asked for before they are handed on, so the server sends it while these are stored."""
         self._open(client, folder)  # settle may have selected another folder while we were suspended
         fetched = self._ahead.take(uids)
@@ -181,21 +202,40 @@ class ImapSource(MailSource):
             if body is not None:  # else expunged meanwhile
                 yield self._message(folder, uidvalidity, uid, body)
 
-    def _headers_only(self, client: IMAPClient, folder: str, uidvalidity: int, uid: int) -> Iterator[ImapMessage]:
+    def _headers_only(
+        self, client: IMAPClient, folder: str, uidvalidity: int, uid: int
+    ) -> Iterator[ImapMessage]:
         self._open(client, folder)
         self._ahead.receive()
         data = client.fetch([uid], ["RFC822.SIZE", "BODY.PEEK[HEADER]"]).get(uid, {})
         if b"BODY[HEADER]" not in data:
             return
         reason = f"message of {data.get(b'RFC822.SIZE')} bytes is over the {self.settings.max_message_bytes}-byte limit: only its headers were fetched; read it in the mailbox"
-        log.warning("%s: %s: UID %d: %s", self.where, folder, uid, reason, extra={"source": self.name, "folder": folder, "uid": uid})
+        log.warning(
+            "%s: %s: UID %d: %s",
+            self.where,
+            folder,
+            uid,
+            reason,
+            extra={"source": self.name, "folder": folder, "uid": uid},
+        )
         yield self._message(folder, uidvalidity, uid, data[b"BODY[HEADER]"], reason)
 
-    def _message(self, folder: str, uidvalidity: int, uid: int, raw: bytes, unfetched_reason: str | None = None) -> ImapMessage:
+    def _message(
+        self, folder: str, uidvalidity: int, uid: int, raw: bytes, unfetched_reason: str | None = None
+    ) -> ImapMessage:
         if (folder, uidvalidity) not in self._urls:
             self._urls[(folder, uidvalidity)] = folder_url(self.settings, folder, uidvalidity)
         source = f"{self._urls[(folder, uidvalidity)]}/;UID={uid}"
-        return ImapMessage(raw=raw, source=source, source_name=self.name, folder=folder, uidvalidity=uidvalidity, uid=uid, unfetched_reason=unfetched_reason)
+        return ImapMessage(
+            raw=raw,
+            source=source,
+            source_name=self.name,
+            folder=folder,
+            uidvalidity=uidvalidity,
+            uid=uid,
+            unfetched_reason=unfetched_reason,
+        )
 
     def _checkpoint(self, folder: str, uidvalidity: int) -> FolderCheckpoint:
         """The folder's checkpoint under its current UIDVALIDITY; a changed one starts a rescan."""
@@ -203,7 +243,13 @@ class ImapSource(MailSource):
         mark = stored.under(uidvalidity)
         if mark is not stored:
             if stored.uidvalidity is not None:
-                log.warning("%s: %s: UIDVALIDITY changed from %s to %s: rescanning (stored messages are not duplicated)", self.where, folder, stored.uidvalidity, uidvalidity)
+                log.warning(
+                    "%s: %s: UIDVALIDITY changed from %s to %s: rescanning (stored messages are not duplicated)",
+                    self.where,
+                    folder,
+                    stored.uidvalidity,
+                    uidvalidity,
+                )
             self.checkpoints.save(self.name, folder, mark)
         return mark
 
@@ -214,7 +260,9 @@ class ImapSource(MailSource):
         keep = self.settings.after == "keep"
         for (folder, uidvalidity), uids in by_folder(messages).items():
             last = max(uids)  # fetched in UID order, so everything below it is committed too
-            self.checkpoints.advance(connection, self.name, folder, FolderCheckpoint(uidvalidity, last, last if keep else 0))
+            self.checkpoints.advance(
+                connection, self.name, folder, FolderCheckpoint(uidvalidity, last, last if keep else 0)
+            )
         self.committed += len(messages)
 
     def settle(self, messages: list[RawMessage]) -> None:
@@ -227,12 +275,23 @@ class ImapSource(MailSource):
             resume = self._selected
             for (folder, uidvalidity), uids in by_folder(messages).items():
                 self._settle_in(client, folder, uidvalidity, uids)
-            if resume is not None and self._selected != resume and self._open(client, resume[0], force=True) != resume[1]:
+            if (
+                resume is not None
+                and self._selected != resume
+                and self._open(client, resume[0], force=True) != resume[1]
+            ):
                 raise TransientSourceError(f"{self.where}: {resume[0]}: UIDVALIDITY changed during the poll")
 
     def _settle_in(self, client: IMAPClient, folder: str, uidvalidity: int, uids: list[int]) -> None:
-        if self._open(client, folder) != uidvalidity:  # the folder was recreated: these UIDs now name other mail
-            log.warning("%s: %s: UIDVALIDITY changed since the fetch: %d messages left in place", self.where, folder, len(uids))
+        if (
+            self._open(client, folder) != uidvalidity
+        ):  # the folder was recreated: these UIDs now name other mail
+            log.warning(
+                "%s: %s: UIDVALIDITY changed since the fetch: %d messages left in place",
+                self.where,
+                folder,
+                len(uids),
+            )
             return
         self._act(client, uids)
         self.checkpoints.save(self.name, folder, FolderCheckpoint(uidvalidity, 0, max(uids)))
@@ -243,7 +302,9 @@ class ImapSource(MailSource):
             return
         pending = client.search(["UID", f"{mark.settled_uid + 1}:{mark.last_uid}"])
         if pending:
-            log.info("%s: %s: settling %d messages committed by an earlier poll", self.where, folder, len(pending))
+            log.info(
+                "%s: %s: settling %d messages committed by an earlier poll", self.where, folder, len(pending)
+            )
             self._act(client, pending)
         self.checkpoints.save(self.name, folder, FolderCheckpoint(mark.uidvalidity, 0, mark.last_uid))
 
@@ -293,7 +354,9 @@ class ImapSource(MailSource):
             responses = client.idle_check(timeout=slice_)
             if any(len(response) > 1 and response[1] == b"EXISTS" for response in responses):
                 return
-            if not responses and time.monotonic() - started < slice_ / 2:  # woke with nothing to read: the server hung up
+            if (
+                not responses and time.monotonic() - started < slice_ / 2
+            ):  # woke with nothing to read: the server hung up
                 raise TransientSourceError(f"{self.where}: connection closed during IDLE")
 
     # -- the connection --------------------------------------------------------------------

@@ -43,14 +43,22 @@ def read_password(settings: SourceSettings) -> str:
 def fetch_oauth2_token(settings: SourceSettings) -> str:
     """Run oauth2_token_command for a fresh access token (tokens expire, so on every connect)."""
     try:
-        result = subprocess.run(shlex.split(settings.oauth2_token_command), capture_output=True, text=True, timeout=settings.timeout_seconds, check=False)
+        result = subprocess.run(
+            shlex.split(settings.oauth2_token_command),
+            capture_output=True,
+            text=True,
+            timeout=settings.timeout_seconds,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SourceAuthError(f"{describe(settings)}: oauth2_token_command failed: {exc}") from exc
     token = result.stdout.strip()
     register_secret(token)
     if result.returncode != 0 or not token:
         reason = scrub(result.stderr.strip().splitlines()[0]) if result.stderr.strip() else "no token printed"
-        raise SourceAuthError(f"{describe(settings)}: oauth2_token_command exited with status {result.returncode}: {reason}")
+        raise SourceAuthError(
+            f"{describe(settings)}: oauth2_token_command exited with status {result.returncode}: {reason}"
+        )
     return token
 
 
@@ -114,7 +122,13 @@ def _open_session(settings: SourceSettings, credential: str) -> IMAPClient:
     timeout = SocketTimeout(connect=settings.timeout_seconds, read=settings.timeout_seconds)
     with imap_errors(describe(settings)):
         with connection_errors(settings):
-            client = IMAPClient(settings.host, settings.port, ssl=settings.security == "ssl", ssl_context=context, timeout=timeout)
+            client = IMAPClient(
+                settings.host,
+                settings.port,
+                ssl=settings.security == "ssl",
+                ssl_context=context,
+                timeout=timeout,
+            )
         try:
             if settings.security == "starttls":
                 with connection_errors(settings):
@@ -128,7 +142,13 @@ def _open_session(settings: SourceSettings, credential: str) -> IMAPClient:
 
 
 # What OpenSSL says when the other side does not speak TLS (it sent an IMAP greeting in clear).
-_NOT_TLS = {"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"}
+_NOT_TLS = {
+    "WRONG_VERSION_NUMBER",
+    "UNKNOWN_PROTOCOL",
+    "RECORD_LAYER_FAILURE",
+    "PACKET_LENGTH_TOO_LONG",
+    "HTTP_REQUEST",
+}
 
 
 @contextmanager
@@ -138,9 +158,13 @@ def connection_errors(settings: SourceSettings) -> Iterator[None]:
     try:
         yield
     except ConnectionRefusedError as exc:
-        raise TransientSourceError(f"{where}: {address}: connection refused: nothing listens there; check host and port") from exc
+        raise TransientSourceError(
+            f"{where}: {address}: connection refused: nothing listens there; check host and port"
+        ) from exc
     except socket.gaierror as exc:
-        raise TransientSourceError(f"{where}: cannot resolve the host name {settings.host!r} ({exc.strerror}): check the name and DNS") from exc
+        raise TransientSourceError(
+            f"{where}: cannot resolve the host name {settings.host!r} ({exc.strerror}): check the name and DNS"
+        ) from exc
     except TimeoutError as exc:
         raise TransientSourceError(f"{where}: {address}: {_silence(exc, settings)}") from exc
     except ssl.SSLCertVerificationError:
@@ -148,12 +172,16 @@ def connection_errors(settings: SourceSettings) -> Iterator[None]:
     except ssl.SSLError as exc:
         if exc.reason not in _NOT_TLS:
             raise
-        raise SourceError(f"{where}: {address}: TLS handshake failed ({exc.reason}): the server did not answer in TLS; "
-                          f"this port probably expects STARTTLS: set security = \"starttls\" (port 143) or use the TLS port (993)") from exc
+        raise SourceError(
+            f"{where}: {address}: TLS handshake failed ({exc.reason}): the server did not answer in TLS; "
+            f'this port probably expects STARTTLS: set security = "starttls" (port 143) or use the TLS port (993)'
+        ) from exc
     except OSError as exc:
         if isinstance(exc, (ConnectionError, ssl.SSLError)):
             raise
-        raise TransientSourceError(f"{where}: {address}: cannot connect: {exc.strerror or exc}; check the network and firewalls") from exc
+        raise TransientSourceError(
+            f"{where}: {address}: cannot connect: {exc.strerror or exc}; check the network and firewalls"
+        ) from exc
 
 
 def _silence(exc: BaseException, settings: SourceSettings) -> str:
@@ -163,8 +191,10 @@ def _silence(exc: BaseException, settings: SourceSettings) -> str:
     if "create_connection" in steps and "do_handshake" not in steps and "_get_response" not in steps:
         return f"no answer to the connection within {seconds}: check host, port and firewalls"
     if "do_handshake" in steps:
-        return f"the TLS handshake was not answered within {seconds}: check that this port speaks TLS (security = \"ssl\")"
-    hint = "" if settings.security == "ssl" else "; if this port expects TLS at once (993), set security = \"ssl\""
+        return f'the TLS handshake was not answered within {seconds}: check that this port speaks TLS (security = "ssl")'
+    hint = (
+        "" if settings.security == "ssl" else '; if this port expects TLS at once (993), set security = "ssl"'
+    )
     return f"the server accepted the connection but sent no greeting within {seconds}{hint}"
 
 
@@ -213,7 +243,9 @@ def imap_errors(where: str) -> Iterator[None]:
     except LoginError as exc:
         raise SourceAuthError(f"{where}: the server refused the login: {_server_text(exc)}") from exc
     except ssl.SSLCertVerificationError as exc:
-        raise SourceError(f"{where}: TLS certificate not trusted ({exc.verify_message}); for a private CA set ca_file") from exc
+        raise SourceError(
+            f"{where}: TLS certificate not trusted ({exc.verify_message}); for a private CA set ca_file"
+        ) from exc
     except (socket.timeout, TimeoutError) as exc:
         raise TransientSourceError(f"{where}: timed out") from exc
     except (IMAPClientAbortError, ssl.SSLEOFError, ConnectionError, EOFError) as exc:
@@ -300,7 +332,12 @@ def bodies_only(data: list) -> dict[int, dict] | None:
         if type(head) is not tuple or not isinstance(tail, bytes):
             return None
         first, last = _BODY_HEAD.match(head[0]), _BODY_TAIL.match(tail)
-        if first is None or last is None or (first[2] is None) == (last[1] is None) or int(first[3]) != len(head[1]):
+        if (
+            first is None
+            or last is None
+            or (first[2] is None) == (last[1] is None)
+            or int(first[3]) != len(head[1])
+        ):
             return None
         uid = int(first[2] or last[1])
         answer[uid] = {b"SEQ": int(first[1]), b"BODY[]": head[1]}

@@ -37,12 +37,18 @@ class MicrosoftToken:
         if self._app is None:
             self._app = _confidential_client(self.settings, self.where)
         try:
-            result = self._app.acquire_token_for_client(scopes=[self.settings.oauth2_scope or MICROSOFT_IMAP_SCOPE])
+            result = self._app.acquire_token_for_client(
+                scopes=[self.settings.oauth2_scope or MICROSOFT_IMAP_SCOPE]
+            )
         except requests.exceptions.RequestException as exc:
-            raise TransientSourceError(f"{self.where}: cannot reach the token endpoint: {type(exc).__name__}") from exc
+            raise TransientSourceError(
+                f"{self.where}: cannot reach the token endpoint: {type(exc).__name__}"
+            ) from exc
         if "access_token" not in result:
             description = (result.get("error_description") or "").strip().splitlines()
-            raise SourceAuthError(f"{self.where}: the token endpoint refused: {result.get('error')}: {scrub(description[0] if description else '')}")
+            raise SourceAuthError(
+                f"{self.where}: the token endpoint refused: {result.get('error')}: {scrub(description[0] if description else '')}"
+            )
         register_secret(result["access_token"])
         self.token_expires_at = datetime.now(UTC) + timedelta(seconds=int(result.get("expires_in", 0)))
         return result["access_token"]
@@ -61,7 +67,9 @@ class GoogleToken:
         from complaint_triage.sources.gmail import load_credentials, refresh_credentials
 
         if self._credentials is None:
-            self._credentials = load_credentials(self.settings, self.where, [self.settings.oauth2_scope or GOOGLE_MAIL_SCOPE])
+            self._credentials = load_credentials(
+                self.settings, self.where, [self.settings.oauth2_scope or GOOGLE_MAIL_SCOPE]
+            )
         if not self._credentials.valid:
             self.token_expires_at = refresh_credentials(self._credentials, self.settings, self.where)
         return self._credentials.token
@@ -95,7 +103,9 @@ def authorize(settings: SourceSettings) -> str:
         if settings.type == "gmail":
             from complaint_triage.sources.gmail import MODIFY_SCOPE, READONLY_SCOPE
 
-            provider.settings = settings.model_copy(update={"oauth2_scope": READONLY_SCOPE if settings.after == "keep" else MODIFY_SCOPE})
+            provider.settings = settings.model_copy(
+                update={"oauth2_scope": READONLY_SCOPE if settings.after == "keep" else MODIFY_SCOPE}
+            )
     else:
         raise SourceAuthError(f"{where}: type {settings.type} has no OAuth2 token to obtain")
     provider()
@@ -110,7 +120,9 @@ def _installed_app_flow(settings: SourceSettings, where: str) -> str:
     from complaint_triage.sources.graph import pin_verify
 
     if not settings.client_secrets_file:
-        raise SourceAuthError(f"{where}: the consent flow needs client_secrets_file (the installed app's client, from the Google Cloud console)")
+        raise SourceAuthError(
+            f"{where}: the consent flow needs client_secrets_file (the installed app's client, from the Google Cloud console)"
+        )
     if settings.type == "gmail":
         scopes = [READONLY_SCOPE if settings.after == "keep" else MODIFY_SCOPE]
     else:
@@ -118,14 +130,25 @@ def _installed_app_flow(settings: SourceSettings, where: str) -> str:
     try:
         flow = InstalledAppFlow.from_client_secrets_file(settings.client_secrets_file, scopes=scopes)
     except (OSError, ValueError) as exc:
-        raise SourceAuthError(f"{where}: cannot read client_secrets_file {settings.client_secrets_file}: {exc}") from exc
+        raise SourceAuthError(
+            f"{where}: cannot read client_secrets_file {settings.client_secrets_file}: {exc}"
+        ) from exc
     pin_verify(flow.oauth2session, settings.ca_file)
     message = "Open this address in a browser, sign in to the mailbox and allow access:\n{url}"
-    credentials = flow.run_local_server(host="127.0.0.1", port=0, open_browser=False, authorization_prompt_message=message,
-                                        success_message="complaint-triage has its token: you can close this window.",
-                                        timeout_seconds=int(settings.timeout_seconds * 10), access_type="offline", prompt="consent")
+    credentials = flow.run_local_server(
+        host="127.0.0.1",
+        port=0,
+        open_browser=False,
+        authorization_prompt_message=message,
+        success_message="complaint-triage has its token: you can close this window.",
+        timeout_seconds=int(settings.timeout_seconds * 10),
+        access_type="offline",
+        prompt="consent",
+    )
     if not credentials.refresh_token:
-        raise SourceAuthError(f"{where}: Google returned no refresh token: remove the app's access in the account and run this again")
+        raise SourceAuthError(
+            f"{where}: Google returned no refresh token: remove the app's access in the account and run this again"
+        )
     register_secret(credentials.token or "")
     register_secret(credentials.refresh_token)
     save_token_file(settings.token_file, credentials.to_json(strip=["token", "expiry"]))

@@ -33,17 +33,32 @@ def outcomes_with_prefix(engine: Engine, prefix: str) -> dict[tuple[str, str], d
     return {(row.case_key, row.channel): dict(row._mapping) for row in rows}
 
 
-def record_outcome(engine: Engine, case_keys: list[str], channel: str, state: str, attempts: int, error: str | None) -> None:
+def record_outcome(
+    engine: Engine, case_keys: list[str], channel: str, state: str, attempts: int, error: str | None
+) -> None:
     """Note one delivery attempt's outcome for every case the alert covered."""
     now = utc_now()
-    values = {"state": state, "attempts": attempts, "last_error": error, "last_attempt_at": now, "sent_at": now if state == "sent" else None}
+    values = {
+        "state": state,
+        "attempts": attempts,
+        "last_error": error,
+        "last_attempt_at": now,
+        "sent_at": now if state == "sent" else None,
+    }
     with engine.begin() as connection:
         for key in case_keys:
-            statement = insert_for(connection, alerts).values(case_key=key, channel=channel, first_attempt_at=now, **values)
-            connection.execute(statement.on_conflict_do_update(index_elements=["case_key", "channel"], set_=values))
+            statement = insert_for(connection, alerts).values(
+                case_key=key, channel=channel, first_attempt_at=now, **values
+            )
+            connection.execute(
+                statement.on_conflict_do_update(index_elements=["case_key", "channel"], set_=values)
+            )
 
 
 def entries(engine: Engine) -> list[dict]:
     """Every recorded alert outcome, newest first."""
     with engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(select(alerts).order_by(alerts.c.last_attempt_at.desc()))]
+        return [
+            dict(row._mapping)
+            for row in connection.execute(select(alerts).order_by(alerts.c.last_attempt_at.desc()))
+        ]

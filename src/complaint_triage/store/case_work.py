@@ -25,7 +25,11 @@ def add_note(engine: Engine, case_key: str, note: str, actor: str) -> None:
         status = connection.execute(select(cases.c.status).where(cases.c.case_key == case_key)).scalar()
         if status is None:
             raise CaseError(f"no case {case_key!r}")
-        connection.execute(insert(case_events).values(case_key=case_key, at=_now(), status=status, note=note.strip(), actor=actor, message_id=None))
+        connection.execute(
+            insert(case_events).values(
+                case_key=case_key, at=_now(), status=status, note=note.strip(), actor=actor, message_id=None
+            )
+        )
 
 
 def assign(engine: Engine, case_key: str, username: str | None, actor: str) -> None:
@@ -37,15 +41,25 @@ def assign(engine: Engine, case_key: str, username: str | None, actor: str) -> N
             raise CaseError(f"no case {case_key!r}")
         connection.execute(delete(case_assignments).where(case_assignments.c.case_key == case_key))
         if username:
-            connection.execute(insert(case_assignments).values(case_key=case_key, username=username, assigned_by=actor, assigned_at=now))
+            connection.execute(
+                insert(case_assignments).values(
+                    case_key=case_key, username=username, assigned_by=actor, assigned_at=now
+                )
+            )
         note = f"assigned to {username}" if username else "unassigned"
-        connection.execute(insert(case_events).values(case_key=case_key, at=now, status=status, note=note, actor=actor, message_id=None))
+        connection.execute(
+            insert(case_events).values(
+                case_key=case_key, at=now, status=status, note=note, actor=actor, message_id=None
+            )
+        )
 
 
 def assignees(engine: Engine) -> dict[str, str]:
     """Who each assigned case is given to, by case key."""
     with engine.connect() as connection:
-        return dict(connection.execute(select(case_assignments.c.case_key, case_assignments.c.username)).all())
+        return dict(
+            connection.execute(select(case_assignments.c.case_key, case_assignments.c.username)).all()
+        )
 
 
 def records_of(engine: Engine, message_ids: list[str]) -> dict[str, TriageRecord]:
@@ -53,8 +67,12 @@ def records_of(engine: Engine, message_ids: list[str]) -> dict[str, TriageRecord
     if not message_ids:
         return {}
     with engine.connect() as connection:
-        found = connection.execute(select(messages.c.record).where(messages.c.message_id.in_(message_ids))).scalars()
-        records = [TriageRecord.model_validate(row if isinstance(row, dict) else json.loads(row)) for row in found]
+        found = connection.execute(
+            select(messages.c.record).where(messages.c.message_id.in_(message_ids))
+        ).scalars()
+        records = [
+            TriageRecord.model_validate(row if isinstance(row, dict) else json.loads(row)) for row in found
+        ]
     return {record.message_id: record for record in records}
 
 
@@ -66,6 +84,17 @@ def raw_mail(engine: Engine, message_id: str) -> bytes | None:
 
 def failed_mail(engine: Engine) -> list[dict]:
     """The stored messages whose triage failed, newest first: what the sources page offers to replay."""
-    columns = (messages.c.message_id, messages.c.source_name, messages.c.error, messages.c.stored_at, messages.c.attempts)
+    columns = (
+        messages.c.message_id,
+        messages.c.source_name,
+        messages.c.error,
+        messages.c.stored_at,
+        messages.c.attempts,
+    )
     with engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(select(*columns).where(messages.c.error.is_not(None)).order_by(messages.c.id.desc()))]
+        return [
+            dict(row._mapping)
+            for row in connection.execute(
+                select(*columns).where(messages.c.error.is_not(None)).order_by(messages.c.id.desc())
+            )
+        ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
@@ -17,7 +16,6 @@ from complaint_triage.clock import as_utc, utc_now
 from complaint_triage.logs import scrub
 from complaint_triage.records import FolderCheckpoint, SourceStatus
 from complaint_triage.store.tables import folder_checkpoints, source_status, sync_cursors
-
 
 
 class Checkpoints:
@@ -38,10 +36,21 @@ class Checkpoints:
         key = _folder_key(source_name, folder)
         current = connection.execute(select(folder_checkpoints).where(key)).first()
         if current is not None and current.uidvalidity == mark.uidvalidity:
-            mark = FolderCheckpoint(mark.uidvalidity, max(mark.last_uid, current.last_uid), max(mark.settled_uid, current.settled_uid))
-        values = {"uidvalidity": mark.uidvalidity, "last_uid": mark.last_uid, "settled_uid": mark.settled_uid, "updated_at": utc_now()}
+            mark = FolderCheckpoint(
+                mark.uidvalidity,
+                max(mark.last_uid, current.last_uid),
+                max(mark.settled_uid, current.settled_uid),
+            )
+        values = {
+            "uidvalidity": mark.uidvalidity,
+            "last_uid": mark.last_uid,
+            "settled_uid": mark.settled_uid,
+            "updated_at": utc_now(),
+        }
         if current is None:
-            connection.execute(insert(folder_checkpoints).values(source_name=source_name, folder=folder, **values))
+            connection.execute(
+                insert(folder_checkpoints).values(source_name=source_name, folder=folder, **values)
+            )
         else:
             connection.execute(update(folder_checkpoints).where(key).values(**values))
 
@@ -56,12 +65,18 @@ class Checkpoints:
         with self.engine.connect() as connection:
             return connection.execute(query).scalar()
 
-    def advance_cursor(self, connection: Connection, source_name: str, scope: str, cursor: str | None) -> None:
+    def advance_cursor(
+        self, connection: Connection, source_name: str, scope: str, cursor: str | None
+    ) -> None:
         """Store SCOPE's resume point inside the caller's transaction (None clears it: the next poll starts over)."""
         key = _cursor_key(source_name, scope)
         connection.execute(sync_cursors.delete().where(key))
         if cursor is not None:
-            connection.execute(insert(sync_cursors).values(source_name=source_name, scope=scope, cursor=cursor, updated_at=utc_now()))
+            connection.execute(
+                insert(sync_cursors).values(
+                    source_name=source_name, scope=scope, cursor=cursor, updated_at=utc_now()
+                )
+            )
 
     def save_cursor(self, source_name: str, scope: str, cursor: str | None) -> None:
         """Store a resume point in a transaction of its own."""
@@ -71,10 +86,20 @@ class Checkpoints:
     def count_triaged(self, connection: Connection, source_name: str, count: int) -> None:
         """Add COUNT committed messages to the source's total, inside the caller's transaction."""
         self._ensure_status(connection, source_name)
-        connection.execute(update(source_status).where(source_status.c.source_name == source_name).values(messages_triaged=source_status.c.messages_triaged + count))
+        connection.execute(
+            update(source_status)
+            .where(source_status.c.source_name == source_name)
+            .values(messages_triaged=source_status.c.messages_triaged + count)
+        )
 
-    def record_poll(self, source_name: str, error: str | None, backlog: int, auth_failed: bool = False,
-                    token_expires_at: datetime | None = None) -> None:
+    def record_poll(
+        self,
+        source_name: str,
+        error: str | None,
+        backlog: int,
+        auth_failed: bool = False,
+        token_expires_at: datetime | None = None,
+    ) -> None:
         """Note the end of a poll: when, whether it worked (and since when it has not), and how much is left."""
         now = utc_now()
         values = {"last_poll_at": now, "backlog": backlog, "auth_failed": bool(error) and auth_failed}
@@ -87,7 +112,10 @@ class Checkpoints:
         with self.engine.begin() as connection:
             self._ensure_status(connection, source_name)
             key = source_status.c.source_name == source_name
-            if error and connection.execute(select(source_status.c.failing_since).where(key)).scalar() is None:
+            if (
+                error
+                and connection.execute(select(source_status.c.failing_since).where(key)).scalar() is None
+            ):
                 values["failing_since"] = now  # the first failure of a run of them: an outage starts here
             connection.execute(update(source_status).where(key).values(**values))
 
@@ -95,19 +123,31 @@ class Checkpoints:
         """Every source's status, by name."""
         with self.engine.connect() as connection:
             rows = connection.execute(select(source_status)).all()
-        return {row.source_name: SourceStatus(**{key: _aware(value) for key, value in row._mapping.items()}) for row in rows}
+        return {
+            row.source_name: SourceStatus(**{key: _aware(value) for key, value in row._mapping.items()})
+            for row in rows
+        }
 
     def folders(self, source_name: str) -> dict[str, FolderCheckpoint]:
         """Every folder checkpoint of one source, by folder."""
         query = select(folder_checkpoints).where(folder_checkpoints.c.source_name == source_name)
         with self.engine.connect() as connection:
-            return {row.folder: FolderCheckpoint(row.uidvalidity, row.last_uid, row.settled_uid) for row in connection.execute(query)}
+            return {
+                row.folder: FolderCheckpoint(row.uidvalidity, row.last_uid, row.settled_uid)
+                for row in connection.execute(query)
+            }
 
     @staticmethod
     def _ensure_status(connection: Connection, source_name: str) -> None:
-        exists = connection.execute(select(source_status.c.source_name).where(source_status.c.source_name == source_name)).first()
+        exists = connection.execute(
+            select(source_status.c.source_name).where(source_status.c.source_name == source_name)
+        ).first()
         if exists is None:
-            connection.execute(insert(source_status).values(source_name=source_name, messages_triaged=0, backlog=0, auth_failed=False))
+            connection.execute(
+                insert(source_status).values(
+                    source_name=source_name, messages_triaged=0, backlog=0, auth_failed=False
+                )
+            )
 
 
 def _aware(value):

@@ -16,17 +16,16 @@ from sqlalchemy import create_engine, event, func, select, true
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from complaint_triage.store.dialects import insert_for
 from complaint_triage.clock import utc_now
-from complaint_triage.store.case_links import attach
 from complaint_triage.errors import StoreError
 from complaint_triage.records import RawMessage, TriageRecord
+from complaint_triage.store.case_links import attach
+from complaint_triage.store.dialects import insert_for
 from complaint_triage.store.identity import holds_message, resolve_identities
 from complaint_triage.store.migrate import upgrade
 from complaint_triage.store.tables import decode_record, messages
 
 log = logging.getLogger("complaint_triage.store")
-
 
 
 # SQLite copies its write-ahead log into the database file (a checkpoint, with an fsync) when the
@@ -94,18 +93,28 @@ def postgres_connect_args(url: str | URL) -> dict:
 
 def make_engine(url: str | URL, **options) -> Engine:
     """An engine for the URL (with OPTIONS for create_engine); a SQLite file's directory is created."""
-    if isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith(("sqlite:///:memory:", "sqlite:///file:")):
+    if (
+        isinstance(url, str)
+        and url.startswith("sqlite:///")
+        and not url.startswith(("sqlite:///:memory:", "sqlite:///file:"))
+    ):
         directory = Path(url.removeprefix("sqlite:///").split("?")[0]).expanduser().parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot open store {redact_url(url)}: cannot create {directory}: {exc.strerror or exc}") from None
+            raise StoreError(
+                f"cannot open store {redact_url(url)}: cannot create {directory}: {exc.strerror or exc}"
+            ) from None
     try:
         if make_url(url).get_backend_name() == "postgresql":
             options["connect_args"] = postgres_connect_args(url)
         engine = create_engine(url, future=True, pool_pre_ping=True, json_serializer=_json_text, **options)
     except ImportError as exc:
-        hint = " (install the PostgreSQL driver: pip install 'complaint-triage[postgres]')" if "postgres" in str(url) else ""
+        hint = (
+            " (install the PostgreSQL driver: pip install 'complaint-triage[postgres]')"
+            if "postgres" in str(url)
+            else ""
+        )
         raise StoreError(f"cannot open store {redact_url(url)}: {exc}{hint}") from None
     except (SQLAlchemyError, ValueError) as exc:
         raise StoreError(f"cannot open store {redact_url(url)}: {exc}") from exc
@@ -130,7 +139,9 @@ def _row_values(message: RawMessage, record: TriageRecord) -> dict:
         "source_name": message.source_name,
         "raw": message.raw,
         "raw_size": len(message.raw),
-        "received_at": record.received_at.astimezone(timezone.utc) if record.received_at else None,  # SQLite keeps no offset: store UTC
+        "received_at": record.received_at.astimezone(timezone.utc)
+        if record.received_at
+        else None,  # SQLite keeps no offset: store UTC
         "stored_at": now,
         "triaged_at": now,
         "record": record,  # written by _json_text: the same JSON as to_json_dict(), without the detour through a dict
@@ -172,7 +183,9 @@ class JournalKeeper:
             try:
                 with self.engine.connect() as connection:
                     connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            except SQLAlchemyError as exc:  # the log only stays longer; the automatic checkpoint still bounds it
+            except (
+                SQLAlchemyError
+            ) as exc:  # the log only stays longer; the automatic checkpoint still bounds it
                 log.warning("could not checkpoint the SQLite log: %s", exc.__class__.__name__)
 
     def stop(self) -> None:
@@ -222,7 +235,9 @@ class Store:
 
         return resolve_case_key(self.engine, ident)
 
-    def set_case_status(self, ident: str, status: str, note: str | None = None, actor: str = "cli", with_siblings: bool = True) -> list[str]:
+    def set_case_status(
+        self, ident: str, status: str, note: str | None = None, actor: str = "cli", with_siblings: bool = True
+    ) -> list[str]:
         """Set a case's status (and its siblings' raised by the same mail), keeping the history."""
         from complaint_triage.store.case_links import set_status
 
@@ -251,16 +266,27 @@ class Store:
     def link_cases(self) -> None:
         """Group every stored record into cases (after an upgrade from a store without them)."""
         with self.engine.connect() as connection:
-            ids = list(connection.execute(select(messages.c.id).where(messages.c.error.is_(None)).order_by(messages.c.id)).scalars())
+            ids = list(
+                connection.execute(
+                    select(messages.c.id).where(messages.c.error.is_(None)).order_by(messages.c.id)
+                ).scalars()
+            )
         for start in range(0, len(ids), 500):
             with self.engine.begin() as connection:
-                rows = connection.execute(select(messages.c.record).where(messages.c.id.in_(ids[start : start + 500]))).scalars()
+                rows = connection.execute(
+                    select(messages.c.record).where(messages.c.id.in_(ids[start : start + 500]))
+                ).scalars()
                 attach(connection, [decode_record(row) for row in rows])
 
     def _insert(self):
         return insert_for(self.engine, messages)
 
-    def save_many(self, pairs: Iterable[tuple[RawMessage, TriageRecord]], in_transaction: Callable[[Connection], None] | None = None, durable: bool = False) -> int:
+    def save_many(
+        self,
+        pairs: Iterable[tuple[RawMessage, TriageRecord]],
+        in_transaction: Callable[[Connection], None] | None = None,
+        durable: bool = False,
+    ) -> int:
         """Insert or refresh records in one transaction, with IN_TRANSACTION's own writes (a source's checkpoint); returns how many were written.
 
         SQLite commits in WAL mode with synchronous=NORMAL: a crash of the process loses nothing
@@ -274,21 +300,43 @@ class Store:
         if not pairs:
             return 0
         statement = self._insert()
-        kept = {name: getattr(statement.excluded, name) for name in ("record", "error", "kind", "urgency", "is_complaint", "response_due", "triaged_at", "received_at")}
+        kept = {
+            name: getattr(statement.excluded, name)
+            for name in (
+                "record",
+                "error",
+                "kind",
+                "urgency",
+                "is_complaint",
+                "response_due",
+                "triaged_at",
+                "received_at",
+            )
+        }
         kept["attempts"] = messages.c.attempts + 1
         statement = statement.on_conflict_do_update(index_elements=["message_id"], set_=kept)
         try:
             with self.engine.begin() as connection:
                 if self.engine.dialect.name == "sqlite":
-                    connection.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")  # read when this transaction commits
-                pairs = resolve_identities(connection, pairs)  # a Message-ID held by other bytes: this one gets its digest
+                    connection.exec_driver_sql(
+                        f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}"
+                    )  # read when this transaction commits
+                pairs = resolve_identities(
+                    connection, pairs
+                )  # a Message-ID held by other bytes: this one gets its digest
                 rows = [_row_values(message, record) for message, record in pairs]
                 connection.execute(statement, _deduplicated(rows))  # one executemany
-                attach(connection, [record for _, record in pairs])  # cases follow their records in the same commit
+                attach(
+                    connection, [record for _, record in pairs]
+                )  # cases follow their records in the same commit
                 if in_transaction is not None:  # so a checkpoint never runs ahead of the records
                     in_transaction(connection)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot write to store: {exc.__class__.__name__}: {str(exc.orig) if hasattr(exc, 'orig') else exc}".splitlines()[0]) from exc
+            raise StoreError(
+                f"cannot write to store: {exc.__class__.__name__}: {str(exc.orig) if hasattr(exc, 'orig') else exc}".splitlines()[
+                    0
+                ]
+            ) from exc
         if self._journal is not None:
             self._journal.wake()
         return len(rows)
@@ -319,12 +367,16 @@ class Store:
         """The kept raw messages, for reprocessing after a pattern change or replaying failures."""
         condition = messages.c.error.is_not(None) if failed_only else true()
         with self.engine.connect() as connection:
-            ids = list(connection.execute(select(messages.c.id).where(condition).order_by(messages.c.id)).scalars())
+            ids = list(
+                connection.execute(select(messages.c.id).where(condition).order_by(messages.c.id)).scalars()
+            )
         columns = (messages.c.raw, messages.c.source, messages.c.source_name)
         for start in range(0, len(ids), 200):
             chunk = ids[start : start + 200]
             with self.engine.connect() as connection:
-                for row in connection.execute(select(*columns).where(messages.c.id.in_(chunk)).order_by(messages.c.id)):
+                for row in connection.execute(
+                    select(*columns).where(messages.c.id.in_(chunk)).order_by(messages.c.id)
+                ):
                     yield RawMessage(raw=row.raw, source=row.source, source_name=row.source_name)
 
     def count(self, failed_only: bool = False) -> int:
@@ -338,7 +390,10 @@ class Store:
     def has_message(self, message_id: str) -> bool:
         """True when a record with this identity is stored."""
         with self.engine.connect() as connection:
-            return connection.execute(select(messages.c.id).where(messages.c.message_id == message_id)).first() is not None
+            return (
+                connection.execute(select(messages.c.id).where(messages.c.message_id == message_id)).first()
+                is not None
+            )
 
     def holds(self, identity: str, raw: bytes) -> bool:
         """True when exactly these bytes are stored (under IDENTITY, or under the distinct identity they got)."""
@@ -384,7 +439,9 @@ class AlertLog:
 
         return alert_log.outcomes_with_prefix(self._engine, prefix)
 
-    def record_outcome(self, case_keys: list[str], channel: str, state: str, attempts: int, error: str | None) -> None:
+    def record_outcome(
+        self, case_keys: list[str], channel: str, state: str, attempts: int, error: str | None
+    ) -> None:
         """Note one delivery attempt's outcome."""
         from complaint_triage.store import alert_log
 

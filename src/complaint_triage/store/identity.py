@@ -49,7 +49,14 @@ def resolve_identities(connection: Connection, pairs: Iterable[Pair]) -> list[Pa
     for message, record in pairs:
         identity = _identity_for(record.message_id, message.raw, holders)
         holders.setdefault(identity, content_digest(message.raw))
-        resolved.append((message, record if identity == record.message_id else record.model_copy(update={"message_id": identity})))
+        resolved.append(
+            (
+                message,
+                record
+                if identity == record.message_id
+                else record.model_copy(update={"message_id": identity}),
+            )
+        )
     return resolved
 
 

@@ -42,7 +42,9 @@ log = logging.getLogger("complaint_triage.store.leases")
 
 def lease_key(namespace: str, source_name: str) -> int:
     """The signed 64-bit key of a source's lease: a hash of the namespace (schema) and the name, stable across processes."""
-    digest = hashlib.blake2b(f"complaint-triage lease\0{namespace}\0{source_name}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(
+        f"complaint-triage lease\0{namespace}\0{source_name}".encode(), digest_size=8
+    ).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
@@ -62,7 +64,11 @@ class Lease:
         """True while the lease is still held; once it is found lost it stays lost (and is logged once)."""
         if not self.lost and not self.alive():
             self.lost = True
-            log.warning("%s: the lease was lost (its database connection closed): stopping after the messages in hand", self.source_name, extra={"source": self.source_name})
+            log.warning(
+                "%s: the lease was lost (its database connection closed): stopping after the messages in hand",
+                self.source_name,
+                extra={"source": self.source_name},
+            )
         return not self.lost
 
 
@@ -90,7 +96,9 @@ class PostgresLeases:
     """Session-level advisory locks, each on a connection opened for the lease and closed with it."""
 
     def __init__(self, url):
-        self.engine = make_engine(url, poolclass=NullPool)  # closing a lease's connection always ends its session
+        self.engine = make_engine(
+            url, poolclass=NullPool
+        )  # closing a lease's connection always ends its session
 
     @contextlib.contextmanager
     def hold(self, source_name: str) -> Iterator[Lease | None]:
@@ -113,7 +121,9 @@ class PostgresLeases:
             raise _unreachable(source_name, exc) from exc
         try:
             key = lease_key(self._namespace(connection), source_name)
-            if connection.execute(text("SELECT pg_try_advisory_lock(CAST(:key AS bigint))"), {"key": key}).scalar_one():
+            if connection.execute(
+                text("SELECT pg_try_advisory_lock(CAST(:key AS bigint))"), {"key": key}
+            ).scalar_one():
                 return connection, key
         except SQLAlchemyError as exc:
             connection.close()

@@ -82,7 +82,9 @@ source_status = Table(
     Column("messages_triaged", Integer, nullable=False, default=0),
     Column("backlog", Integer, nullable=False, default=0),
     Column("failing_since", DateTime(timezone=True)),  # the first failed poll since the last good one
-    Column("auth_failed", Boolean, nullable=False, default=False, server_default=false()),  # the last poll's credentials were refused
+    Column(
+        "auth_failed", Boolean, nullable=False, default=False, server_default=false()
+    ),  # the last poll's credentials were refused
     Column("token_expires_at", DateTime(timezone=True)),  # of the access token, where the source knows it
 )
 
@@ -120,7 +122,9 @@ case_events = Table(
     "case_events",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("case_key", String(400), ForeignKey("cases.case_key", ondelete="CASCADE"), nullable=False, index=True),
+    Column(
+        "case_key", String(400), ForeignKey("cases.case_key", ondelete="CASCADE"), nullable=False, index=True
+    ),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("status", String(30), nullable=False),
     Column("note", Text),

@@ -23,8 +23,6 @@ USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
 RESERVED_NAMES = frozenset({"mail", "cli"})  # case history actors that are not people
 
 
-
-
 @dataclass(frozen=True)
 class User:
     """A person who may sign in; a member with accounts sees only those sources."""
@@ -52,18 +50,27 @@ def _now() -> datetime:
 def check_username(name: str) -> str:
     """The name if it is usable: lower-case letters, digits, '.', '_' or '-', up to 40, and not a reserved actor."""
     if not USERNAME.fullmatch(name) or name in RESERVED_NAMES:
-        raise UserError(f"unusable user name {name!r}: use 1-40 lower-case letters, digits, '.', '_' or '-' (not 'mail' or 'cli')")
+        raise UserError(
+            f"unusable user name {name!r}: use 1-40 lower-case letters, digits, '.', '_' or '-' (not 'mail' or 'cli')"
+        )
     return name
 
 
-def add_user(engine: Engine, username: str, password_hash: str, role: str = "member", accounts: list[str] | None = None) -> User:
+def add_user(
+    engine: Engine, username: str, password_hash: str, role: str = "member", accounts: list[str] | None = None
+) -> User:
     """Store a new user; an existing name is an error (remove it first)."""
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}: use admin or member")
     if role == "admin" and accounts:
         raise UserError("an admin sees every account: --accounts is for members")
-    row = {"username": check_username(username), "password_hash": password_hash, "role": role,
-           "accounts": sorted(set(accounts)) if accounts else None, "created_at": _now()}
+    row = {
+        "username": check_username(username),
+        "password_hash": password_hash,
+        "role": role,
+        "accounts": sorted(set(accounts)) if accounts else None,
+        "created_at": _now(),
+    }
     try:
         with engine.begin() as connection:
             connection.execute(insert(users).values(**row))
@@ -95,12 +102,20 @@ def remove_user(engine: Engine, username: str) -> None:
 def set_password_hash(engine: Engine, username: str, password_hash: str) -> None:
     """Replace a user's hash (after argon2's parameters changed)."""
     with engine.begin() as connection:
-        connection.execute(update(users).where(users.c.username == username).values(password_hash=password_hash))
+        connection.execute(
+            update(users).where(users.c.username == username).values(password_hash=password_hash)
+        )
 
 
 def _user(row) -> User:
     accounts = row["accounts"]
-    return User(row["username"], row["password_hash"], row["role"], tuple(accounts) if accounts is not None else None, row["created_at"])
+    return User(
+        row["username"],
+        row["password_hash"],
+        row["role"],
+        tuple(accounts) if accounts is not None else None,
+        row["created_at"],
+    )
 
 
 def recent_failures(engine: Engine, subject: str, window: timedelta) -> int:
@@ -121,9 +136,17 @@ def note_failure(engine: Engine, subject: str, window: timedelta) -> int:
             connection.execute(insert(login_failures).values(subject=subject, failures=1, window_start=now))
             return 1
         if _aware(row.window_start) + window < now:
-            connection.execute(update(login_failures).where(login_failures.c.subject == subject).values(failures=1, window_start=now))
+            connection.execute(
+                update(login_failures)
+                .where(login_failures.c.subject == subject)
+                .values(failures=1, window_start=now)
+            )
             return 1
-        connection.execute(update(login_failures).where(login_failures.c.subject == subject).values(failures=login_failures.c.failures + 1))
+        connection.execute(
+            update(login_failures)
+            .where(login_failures.c.subject == subject)
+            .values(failures=login_failures.c.failures + 1)
+        )
         return row.failures + 1
 
 

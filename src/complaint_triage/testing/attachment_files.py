@@ -60,6 +60,7 @@ Each party pays a deposit of US$4,000 to the neutral evaluator. Return the signe
 
 # -- PDF ---------------------------------------------------------------------------------------
 
+
 def _pdf_string(line: str) -> bytes:
     data = line.encode("cp1252", errors="replace")
     return b"(" + data.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
@@ -83,7 +84,9 @@ def pdf_from_objects(objects: list[bytes], root: int = 1) -> bytes:
     xref = out.tell()
     out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
     out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
-    out.write(b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, root, xref))
+    out.write(
+        b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, root, xref)
+    )
     return out.getvalue()
 
 
@@ -91,7 +94,11 @@ def stream_object(data: bytes, flate: bool = False) -> bytes:
     """A stream object, FlateDecode-compressed when asked."""
     if flate:
         data = zlib.compress(data)
-    return b"<< /Length %d%s >>\nstream\n" % (len(data), b" /Filter /FlateDecode" if flate else b"") + data + b"\nendstream"
+    return (
+        b"<< /Length %d%s >>\nstream\n" % (len(data), b" /Filter /FlateDecode" if flate else b"")
+        + data
+        + b"\nendstream"
+    )
 
 
 def pdf_bytes(pages: list[str], flate: bool = True) -> bytes:
@@ -103,7 +110,10 @@ def pdf_bytes(pages: list[str], flate: bool = True) -> bytes:
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
     ]
     for index, text in enumerate(pages):
-        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * index))
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>"
+            % (5 + 2 * index)
+        )
         objects.append(stream_object(page_content(text), flate))
     return pdf_from_objects(objects)
 
@@ -112,7 +122,10 @@ def pdf_bytes(pages: list[str], flate: bool = True) -> bytes:
 def pdf_decompression_bomb(inflated_mb: int = 300) -> bytes:
     """A one-page PDF whose FlateDecode content stream inflates to INFLATED_MB megabytes."""
     compressor, chunk = zlib.compressobj(9), b"0 0 m " * (1 << 17)
-    compressed = b"".join(compressor.compress(chunk) for _ in range(inflated_mb * (1 << 20) // len(chunk))) + compressor.flush()
+    compressed = (
+        b"".join(compressor.compress(chunk) for _ in range(inflated_mb * (1 << 20) // len(chunk)))
+        + compressor.flush()
+    )
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
@@ -172,7 +185,11 @@ def document_xml(text: str) -> bytes:
     paragraphs = []
     for line in text.split("\n"):
         half = len(line) // 2
-        runs = "".join(f'<w:r><w:t xml:space="preserve">{_escape(part)}</w:t></w:r>' for part in (line[:half], line[half:]) if part)
+        runs = "".join(
+            f'<w:r><w:t xml:space="preserve">{_escape(part)}</w:t></w:r>'
+            for part in (line[:half], line[half:])
+            if part
+        )
         paragraphs.append(f"<w:p>{runs}</w:p>")
     body = "".join(paragraphs)
     return f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="{W_NS}"><w:body>{body}</w:body></w:document>'.encode()
@@ -201,7 +218,9 @@ def docx_zip_bomb(inflated_mb: int = 300) -> bytes:
         archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
         archive.writestr("_rels/.rels", _RELS)
         with archive.open("word/document.xml", "w", force_zip64=True) as member:
-            member.write(f'<?xml version="1.0"?><w:document xmlns:w="{W_NS}"><w:body><w:p><w:r><w:t>'.encode())
+            member.write(
+                f'<?xml version="1.0"?><w:document xmlns:w="{W_NS}"><w:body><w:p><w:r><w:t>'.encode()
+            )
             chunk = b"A" * (1 << 20)
             for _ in range(inflated_mb):
                 member.write(chunk)
@@ -211,7 +230,9 @@ def docx_zip_bomb(inflated_mb: int = 300) -> bytes:
 
 def billion_laughs_docx(levels: int = 10) -> bytes:
     """A DOCX whose document declares nested entities that would expand to 10**LEVELS copies of 'lol'."""
-    entities = ['<!ENTITY lol0 "lol">'] + [f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(1, levels)]
+    entities = ['<!ENTITY lol0 "lol">'] + [
+        f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(1, levels)
+    ]
     document = (
         f'<?xml version="1.0"?><!DOCTYPE w:document [{"".join(entities)}]>'
         f'<w:document xmlns:w="{W_NS}"><w:body><w:p><w:r><w:t>&lol{levels - 1};</w:t></w:r></w:p></w:body></w:document>'
@@ -221,8 +242,14 @@ def billion_laughs_docx(levels: int = 10) -> bytes:
 
 # -- mail --------------------------------------------------------------------------------------
 
-def mail_with_attachment(body: str, attachments: list[tuple[str, str, bytes]], sender: str = "Harriet Vance <hvance@vancewhitlock-law.com>",
-                         subject: str = "Our letter", message_id: str = "<letter-1@vancewhitlock-law.com>") -> bytes:
+
+def mail_with_attachment(
+    body: str,
+    attachments: list[tuple[str, str, bytes]],
+    sender: str = "Harriet Vance <hvance@vancewhitlock-law.com>",
+    subject: str = "Our letter",
+    message_id: str = "<letter-1@vancewhitlock-law.com>",
+) -> bytes:
     """A covering mail with (filename, content type, bytes) attachments."""
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = sender, "legal@crestline-goods.com", subject
@@ -236,7 +263,10 @@ def mail_with_attachment(body: str, attachments: list[tuple[str, str, bytes]], s
 
 def scanned_pdf() -> bytes:
     """A one-page PDF that only draws an image (a scanned letter: no text layer)."""
-    pixels = stream_object(b"\x80" * 64).replace(b"<< /Length", b"<< /Type /XObject /Subtype /Image /Width 8 /Height 8 /ColorSpace /DeviceGray /BitsPerComponent 8 /Length")
+    pixels = stream_object(b"\x80" * 64).replace(
+        b"<< /Length",
+        b"<< /Type /XObject /Subtype /Image /Width 8 /Height 8 /ColorSpace /DeviceGray /BitsPerComponent 8 /Length",
+    )
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -249,10 +279,35 @@ def scanned_pdf() -> bytes:
 
 # -- generated at volume (benchmarks/hostile_mail.py) ------------------------------------------
 
-_WORDS = ["the", "trademark", "infringement", "letter", "Markenrechtsverletzung", "Unterlassungserklärung", "within", "days", "ASIN", "B0CL4T7Q2N", "demand", "cease", "Frist", "Tage", "client", "Mandantin"]
+_WORDS = [
+    "the",
+    "trademark",
+    "infringement",
+    "letter",
+    "Markenrechtsverletzung",
+    "Unterlassungserklärung",
+    "within",
+    "days",
+    "ASIN",
+    "B0CL4T7Q2N",
+    "demand",
+    "cease",
+    "Frist",
+    "Tage",
+    "client",
+    "Mandantin",
+]
 GENERATED_KINDS = (
-    "pdf letter", "docx letter", "encrypted pdf", "truncated pdf", "truncated docx", "pdf reference loop",
-    "pdf decompression bomb", "docx zip bomb", "billion laughs", "garbage after a pdf header",
+    "pdf letter",
+    "docx letter",
+    "encrypted pdf",
+    "truncated pdf",
+    "truncated docx",
+    "pdf reference loop",
+    "pdf decompression bomb",
+    "docx zip bomb",
+    "billion laughs",
+    "garbage after a pdf header",
 )
 
 
@@ -269,7 +324,9 @@ def _prose(rng, words: int) -> str:
 def generated_attachment(rng, kind: str) -> bytes:
     """One attachment of KIND with random content and size (bombs in a few cached sizes: they take seconds to build)."""
     if kind == "pdf letter":
-        return pdf_bytes([_prose(rng, rng.randint(50, 600)) for _ in range(rng.randint(1, 60))], flate=rng.random() < 0.7)
+        return pdf_bytes(
+            [_prose(rng, rng.randint(50, 600)) for _ in range(rng.randint(1, 60))], flate=rng.random() < 0.7
+        )
     if kind == "docx letter":
         return docx_bytes(_prose(rng, rng.randint(50, 20_000)))
     if kind == "encrypted pdf":

@@ -18,15 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-
 from imapclient import SEEN
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 
-from complaint_triage.testing.measure import peak_rss_kib
 from complaint_triage.store import Store
 from complaint_triage.store.tables import folder_checkpoints, messages
 from complaint_triage.testing.dovecot import PASSWORD, Dovecot
+from complaint_triage.testing.measure import peak_rss_kib
 
 PASSWORD_ENV = "COMPLAINT_TRIAGE_CRASH_IMAP_PASSWORD"
 SOURCE = "crash"
@@ -37,13 +36,25 @@ FINISH_SECONDS = 300.0
 def worker_command(*arguments: str) -> list[str]:
     """The installed `complaint-triage` console script beside this interpreter, else the module."""
     script = Path(sys.executable).with_name("complaint-triage")
-    return [str(script), *arguments] if script.is_file() else [sys.executable, "-m", "complaint_triage.cli", *arguments]
+    return (
+        [str(script), *arguments]
+        if script.is_file()
+        else [sys.executable, "-m", "complaint_triage.cli", *arguments]
+    )
 
 
-def service_config(store_url: str, server: Dovecot, mailboxes: dict[str, str], poll_seconds: int, reports_dir: Path, password_env: str = PASSWORD_ENV,
-                   commit_seconds: float = 1.0) -> str:
+def service_config(
+    store_url: str,
+    server: Dovecot,
+    mailboxes: dict[str, str],
+    poll_seconds: int,
+    reports_dir: Path,
+    password_env: str = PASSWORD_ENV,
+    commit_seconds: float = 1.0,
+) -> str:
     """A service config: the store (committing every COMMIT_SECONDS at the latest), one IMAP source per MAILBOXES entry (source name -> user) polled every POLL_SECONDS, committed mail marked seen."""
-    sources = "".join(f"""
+    sources = "".join(
+        f"""
 [[sources]]
 name = "{name}"
 type = "imap"
@@ -55,7 +66,9 @@ password_env = "{password_env}"
 after = "seen"
 fetch_chunk = 50
 timeout_seconds = 10
-""" for name, user in mailboxes.items())
+"""
+        for name, user in mailboxes.items()
+    )
     return f"""
 [store]
 url = {json.dumps(store_url)}
@@ -70,10 +83,16 @@ formats = ["json"]
 """
 
 
-def write_config(directory: Path, server: Dovecot, user: str, store_url: str, commit_seconds: float = 1.0) -> Path:
+def write_config(
+    directory: Path, server: Dovecot, user: str, store_url: str, commit_seconds: float = 1.0
+) -> Path:
     """The crash run's config: one IMAP source on USER's mailbox, polled every second."""
     path = directory / "crash.toml"
-    path.write_text(service_config(store_url, server, {SOURCE: user}, 1, directory / "reports", commit_seconds=commit_seconds))
+    path.write_text(
+        service_config(
+            store_url, server, {SOURCE: user}, 1, directory / "reports", commit_seconds=commit_seconds
+        )
+    )
     return path
 
 
@@ -89,8 +108,13 @@ class Worker:
     def start(cls, config: Path, log_path: Path) -> "Worker":
         """Start the service on CONFIG, its stderr in LOG_PATH."""
         with log_path.open("wb") as log:
-            process = subprocess.Popen(worker_command("run", "--config", str(config)), env={**os.environ, PASSWORD_ENV: PASSWORD},
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+            process = subprocess.Popen(
+                worker_command("run", "--config", str(config)),
+                env={**os.environ, PASSWORD_ENV: PASSWORD},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         return cls(process, log_path)
 
     def wait_started(self, timeout: float = STARTUP_SECONDS) -> None:
@@ -98,7 +122,9 @@ class Worker:
         deadline = time.monotonic() + timeout
         while b"service started" not in self.log_path.read_bytes():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not start: {self.log_path.read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"the worker did not start: {self.log_path.read_text(errors='replace')[-2000:]}"
+                )
             time.sleep(0.02)
 
     def __enter__(self) -> "Worker":
@@ -126,29 +152,43 @@ class StoreView:
     def stored(self) -> int:
         """Records of the source so far."""
         with self.engine.connect() as connection:
-            return connection.execute(select(func.count()).select_from(messages).where(messages.c.source_name == SOURCE)).scalar_one()
+            return connection.execute(
+                select(func.count()).select_from(messages).where(messages.c.source_name == SOURCE)
+            ).scalar_one()
 
     def last_uid(self) -> int:
         """The folder checkpoint: every UID up to it is said to be committed."""
-        query = select(folder_checkpoints.c.last_uid).where((folder_checkpoints.c.source_name == SOURCE) & (folder_checkpoints.c.folder == "INBOX"))
+        query = select(folder_checkpoints.c.last_uid).where(
+            (folder_checkpoints.c.source_name == SOURCE) & (folder_checkpoints.c.folder == "INBOX")
+        )
         with self.engine.connect() as connection:
             return connection.execute(query).scalar() or 0
 
     def recorded_uids(self) -> set[int]:
         """The UIDs that have a record, read from each record's source (`...;UID=n`)."""
         with self.engine.connect() as connection:
-            sources = connection.execute(select(messages.c.source).where(messages.c.source_name == SOURCE)).scalars()
+            sources = connection.execute(
+                select(messages.c.source).where(messages.c.source_name == SOURCE)
+            ).scalars()
             return {int(source.rsplit(";UID=", 1)[1]) for source in sources}
 
     def rows_per_message(self) -> dict[str, int]:
         """Rows by Message-ID."""
-        query = select(messages.c.message_id, func.count()).where(messages.c.source_name == SOURCE).group_by(messages.c.message_id)
+        query = (
+            select(messages.c.message_id, func.count())
+            .where(messages.c.source_name == SOURCE)
+            .group_by(messages.c.message_id)
+        )
         with self.engine.connect() as connection:
             return dict(connection.execute(query).all())
 
     def retriaged(self) -> int:
         """Rows whose message was triaged more than once (committed, then fetched and triaged again)."""
-        query = select(func.count()).select_from(messages).where((messages.c.source_name == SOURCE) & (messages.c.attempts > 1))
+        query = (
+            select(func.count())
+            .select_from(messages)
+            .where((messages.c.source_name == SOURCE) & (messages.c.attempts > 1))
+        )
         with self.engine.connect() as connection:
             return connection.execute(query).scalar_one()
 
@@ -172,7 +212,9 @@ class CrashFigures:
     @property
     def clean(self) -> bool:
         """True when nothing was doubled, lost, re-triaged, left unflagged or checkpointed ahead of its records."""
-        return not (self.duplicates or self.losses or self.retriaged or self.checkpoint_ahead or self.unsettled)
+        return not (
+            self.duplicates or self.losses or self.retriaged or self.checkpoint_ahead or self.unsettled
+        )
 
     def lines(self) -> list[str]:
         """The figures, one per line."""
@@ -193,7 +235,9 @@ class CrashFigures:
 class SyncPace:
     """How fast a freshly started worker syncs: seconds before its first commit, then messages per second (learnt round by round)."""
 
-    first_commit: float = 1.5  # from "service started" to the first commit: the poll's start and one commit's worth of triage
+    first_commit: float = (
+        1.5  # from "service started" to the first commit: the poll's start and one commit's worth of triage
+    )
     rate: float = 150.0  # messages committed per second once commits flow
 
     def kill_delay(self, rng: random.Random, remaining: int, kills_left: int) -> float:
@@ -206,7 +250,9 @@ class SyncPace:
         if not commits:  # killed before its first commit: that one comes later than WAITED
             self.first_commit = max(self.first_commit, waited)
             return
-        self.first_commit = commits[0][0]  # the latest round tells best: the start varies less than the kill times
+        self.first_commit = commits[0][
+            0
+        ]  # the latest round tells best: the start varies less than the kill times
         if len(commits) > 1:
             (start, first), (end, last) = commits[0], commits[-1]
             self.rate = (self.rate + (last - first) / max(end - start, 1e-3)) / 2
@@ -222,12 +268,27 @@ def commits_during(view: "StoreView", seconds: float, before: int) -> list[tuple
     return commits
 
 
-def crash_sync(server: Dovecot, user: str, message_ids: set[str], store_url: str, workdir: Path, kills: int, seed: int = 1,
-               commit_seconds: float = 1.0) -> CrashFigures:
+def crash_sync(
+    server: Dovecot,
+    user: str,
+    message_ids: set[str],
+    store_url: str,
+    workdir: Path,
+    kills: int,
+    seed: int = 1,
+    commit_seconds: float = 1.0,
+) -> CrashFigures:
     """Sync USER's mailbox with KILLS workers killed at random points, then one run to the end; count what went wrong."""
-    rng, figures, pace = random.Random(seed), CrashFigures(len(message_ids)), SyncPace(first_commit=0.5 + commit_seconds)
+    rng, figures, pace = (
+        random.Random(seed),
+        CrashFigures(len(message_ids)),
+        SyncPace(first_commit=0.5 + commit_seconds),
+    )
     Store(store_url).close()  # the tables exist before the first worker, as after an install
-    config, view = write_config(workdir, server, user, store_url, commit_seconds), StoreView(create_engine(store_url))
+    config, view = (
+        write_config(workdir, server, user, store_url, commit_seconds),
+        StoreView(create_engine(store_url)),
+    )
     uids, started, peaks = server.uids(user), time.perf_counter(), []
     try:
         for round_ in range(kills):
@@ -237,7 +298,9 @@ def crash_sync(server: Dovecot, user: str, message_ids: set[str], store_url: str
                 delay = pace.kill_delay(rng, len(uids) - before, kills - round_ - 1)
                 pace.learn(commits_during(view, delay, before), delay)
                 if worker.end(signal.SIGKILL) != -signal.SIGKILL:
-                    raise RuntimeError(f"the worker ended by itself: {worker.log_path.read_text(errors='replace')[-2000:]}")
+                    raise RuntimeError(
+                        f"the worker ended by itself: {worker.log_path.read_text(errors='replace')[-2000:]}"
+                    )
             peaks.append(worker.peak_rss_kib)
             _check_after_kill(figures, view, uids)
         peaks.append(_run_to_the_end(config, workdir, view, max(uids)))
@@ -265,20 +328,28 @@ def _run_to_the_end(config: Path, workdir: Path, view: StoreView, last_uid: int)
         deadline = time.monotonic() + FINISH_SECONDS
         while view.last_uid() < last_uid:
             if worker.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the final worker did not finish: {worker.log_path.read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"the final worker did not finish: {worker.log_path.read_text(errors='replace')[-2000:]}"
+                )
             time.sleep(0.1)
         time.sleep(1.5)  # the settle after the last commit, or the next poll's catch-up
         if worker.end(signal.SIGTERM) != 0:
-            raise RuntimeError(f"the final worker exited {worker.process.returncode}: {worker.log_path.read_text(errors='replace')[-2000:]}")
+            raise RuntimeError(
+                f"the final worker exited {worker.process.returncode}: {worker.log_path.read_text(errors='replace')[-2000:]}"
+            )
     return worker.peak_rss_kib
 
 
-def _count_outcome(figures: CrashFigures, view: StoreView, server: Dovecot, user: str, message_ids: set[str]) -> None:
+def _count_outcome(
+    figures: CrashFigures, view: StoreView, server: Dovecot, user: str, message_ids: set[str]
+) -> None:
     rows = view.rows_per_message()
     figures.duplicates = sum(count - 1 for count in rows.values() if count > 1)
     figures.losses = len(message_ids - set(rows))
     figures.retriaged = view.retriaged()
-    figures.checkpoint_ahead += any(uid not in view.recorded_uids() for uid in server.uids(user) if uid <= view.last_uid())
+    figures.checkpoint_ahead += any(
+        uid not in view.recorded_uids() for uid in server.uids(user) if uid <= view.last_uid()
+    )
     figures.unsettled = sum(SEEN not in flags for flags in server.flags(user).values())
 
 

@@ -9,8 +9,6 @@ capability list (no MOVE, no IDLE), to exercise the fallbacks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import os
 import pwd
 import re
@@ -22,6 +20,7 @@ import tempfile
 import textwrap
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -59,10 +58,43 @@ def make_certificates(directory: Path) -> None:
     )
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     commands = [
-        ["openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3", "-subj", "/CN=complaint-triage test CA",
-         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            *ec,
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "3",
+            "-subj",
+            "/CN=complaint-triage test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
         ["openssl", "req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"],
-        ["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "3", "-extfile", "server.ext"],
+        [
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "3",
+            "-extfile",
+            "server.ext",
+        ],
     ]
     for command in commands:
         subprocess.run(command, cwd=directory, check=True, capture_output=True)
@@ -152,7 +184,13 @@ class Dovecot:
         if check.returncode != 0:
             raise RuntimeError(f"dovecot config rejected: {check.stderr.strip()}")
         # In the foreground (-F): the process is ours to stop and to reap.
-        self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.config)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(self.config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while not self._accepting():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -208,7 +246,9 @@ class Dovecot:
             if folder != "INBOX" and not client.folder_exists(folder):
                 client.create_folder(folder)
             for start in range(0, len(messages), 500):
-                client.multiappend(folder, [{"msg": raw, "flags": flags} for raw in messages[start : start + 500]])
+                client.multiappend(
+                    folder, [{"msg": raw, "flags": flags} for raw in messages[start : start + 500]]
+                )
 
     def uids(self, user: str, folder: str = "INBOX") -> list[int]:
         """The UIDs now in a folder."""
@@ -223,7 +263,11 @@ class Dovecot:
         with self.client(user) as client:
             client.select_folder(folder, readonly=True)
             uids = client.search("ALL")
-            return {uid: set(data[b"FLAGS"]) for uid, data in client.fetch(uids, ["FLAGS"]).items()} if uids else {}
+            return (
+                {uid: set(data[b"FLAGS"]) for uid, data in client.fetch(uids, ["FLAGS"]).items()}
+                if uids
+                else {}
+            )
 
     def message_ids(self, user: str, folder: str = "INBOX") -> list[str]:
         """The Message-ID headers in a folder, in UID order."""
@@ -233,11 +277,15 @@ class Dovecot:
             client.select_folder(folder, readonly=True)
             uids = client.search("ALL")
             fetched = client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]) if uids else {}
-            return [_header_value(fetched[uid][b"BODY[HEADER.FIELDS (MESSAGE-ID)]"]) for uid in sorted(fetched)]
+            return [
+                _header_value(fetched[uid][b"BODY[HEADER.FIELDS (MESSAGE-ID)]"]) for uid in sorted(fetched)
+            ]
 
     def session_lines(self, user: str) -> list[str]:
         """Log lines of the user's IMAP sessions (logins, logouts with their fetch counters)."""
-        return [line for line in self.log_text().splitlines() if f"<{user}>" in line or f"imap({user})" in line]
+        return [
+            line for line in self.log_text().splitlines() if f"<{user}>" in line or f"imap({user})" in line
+        ]
 
 
 def _header_value(block: bytes) -> str:
@@ -254,8 +302,16 @@ class Mailbox:
 
     def settings(self, **overrides) -> SourceSettings:
         """Settings for a source on this mailbox: plain IMAP on loopback, unless overridden."""
-        values = {"name": "inbox", "type": "imap", "host": "127.0.0.1", "port": self.server.plain_port, "security": "none",
-                  "username": self.user, "password_env": PASSWORD_ENV, "timeout_seconds": 10}
+        values = {
+            "name": "inbox",
+            "type": "imap",
+            "host": "127.0.0.1",
+            "port": self.server.plain_port,
+            "security": "none",
+            "username": self.user,
+            "password_env": PASSWORD_ENV,
+            "timeout_seconds": 10,
+        }
         return SourceSettings.model_validate({**values, **overrides})
 
     def append(self, messages: list[bytes], folder: str = "INBOX", flags: tuple = ()) -> None:

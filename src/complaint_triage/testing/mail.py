@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import datetime, timezone
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"  # the checkout's annotated mail (absent from a wheel)
+FIXTURES = (
+    Path(__file__).resolve().parents[3] / "fixtures"
+)  # the checkout's annotated mail (absent from a wheel)
 
 
 def build_message(
@@ -38,7 +40,9 @@ def build_message(
         if body:
             message.add_alternative(html, subtype="html")
         else:
-            message.set_content(html, subtype="html", cte=cte) if cte else message.set_content(html, subtype="html")
+            message.set_content(html, subtype="html", cte=cte) if cte else message.set_content(
+                html, subtype="html"
+            )
     return message.as_bytes()
 
 
@@ -72,7 +76,9 @@ def with_message_id(raw: bytes, message_id: str) -> bytes:
 def sample_messages(count: int, tag: str | None = None) -> list[bytes]:
     """COUNT distinct messages: the shipped fixture mails in turn, or generated notices when there are none."""
     tag = tag or uuid.uuid4().hex[:8]
-    bodies = [path.read_bytes() for path in sorted(FIXTURES.glob("*.eml"))] or [build_message(NOTICE, message_id=None)]
+    bodies = [path.read_bytes() for path in sorted(FIXTURES.glob("*.eml"))] or [
+        build_message(NOTICE, message_id=None)
+    ]
     return [with_message_id(bodies[n % len(bodies)], f"<{tag}-{n}@test.example>") for n in range(count)]
 
 

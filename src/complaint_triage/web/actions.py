@@ -77,8 +77,20 @@ def source_views(store: Store, settings: Settings, user: User) -> tuple[list[Sou
     views = []
     for source in settings.sources:
         if user.may_see(source.name):
-            where = f"{source.host}:{source.port} {', '.join(source.all_folders)}" if source.type == "imap" else str(source.path)
-            views.append(SourceView(source.name, source.type, where, _sign_in(source), statuses.get(source.name, SourceStatus(source.name))))
+            where = (
+                f"{source.host}:{source.port} {', '.join(source.all_folders)}"
+                if source.type == "imap"
+                else str(source.path)
+            )
+            views.append(
+                SourceView(
+                    source.name,
+                    source.type,
+                    where,
+                    _sign_in(source),
+                    statuses.get(source.name, SourceStatus(source.name)),
+                )
+            )
     failures = [row for row in failed_mail(store.engine) if user.may_see(row["source_name"])]
     return views, failures
 
@@ -89,7 +101,12 @@ def replay_failures(store: Store, settings: Settings):
     from complaint_triage.pipeline.triage import default_triager
 
     messages = list(store.raw_messages(failed_only=True))
-    return ingest(messages, default_triager(settings.schedule.timezone), store, batch_seconds=settings.store.commit_seconds)
+    return ingest(
+        messages,
+        default_triager(settings.schedule.timezone),
+        store,
+        batch_seconds=settings.store.commit_seconds,
+    )
 
 
 def summary_html(store: Store, settings: Settings, user: User, wanted: str | None) -> str | None:
@@ -113,5 +130,9 @@ def summary_html(store: Store, settings: Settings, user: User, wanted: str | Non
             day = date.fromisoformat(wanted)
         except ValueError:
             return None
-    cases = [c for c in load_cases(store.engine, {row["record"].message_id: row["record"] for row in rows}) if user.may_see(c.source_name)]
+    cases = [
+        c
+        for c in load_cases(store.engine, {row["record"].message_id: row["record"] for row in rows})
+        if user.may_see(c.source_name)
+    ]
     return render(build_summary(rows, day, zone, cases, settings.escalations), "html")

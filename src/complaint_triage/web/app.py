@@ -36,8 +36,10 @@ from complaint_triage.web.views import (
 )
 
 HERE = Path(__file__).parent
-CSP = ("default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-src 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 MAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
 
 
@@ -49,7 +51,12 @@ class Workspace:
         self.store = Store(settings.store.url)
         self.sessions = auth.Sessions(secret)
         self.secure_cookies = secure_cookies
-        self.templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
+        self.templates = Environment(
+            loader=FileSystemLoader(HERE / "templates"),
+            autoescape=select_autoescape(default=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         self.templates.globals.update(case_url=case_url, statuses=STATUS_CHOICES[2:])
         self.templates.filters["local"] = functools.partial(_local_time, ZoneInfo(self.zone))
 
@@ -57,7 +64,9 @@ class Workspace:
         """Render a template with the signed-in user and the CSRF token."""
         context.setdefault("user", request.state.user if hasattr(request.state, "user") else None)
         session = getattr(request.state, "session", None)
-        html = self.templates.get_template(name).render(csrf_token=session.csrf_token if session else "", request=request, **context)
+        html = self.templates.get_template(name).render(
+            csrf_token=session.csrf_token if session else "", request=request, **context
+        )
         return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
@@ -104,7 +113,12 @@ def page(handler=None, *, changes_state: bool = False, admin: bool = False):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse("/login?" + _next_query(target), status_code=303)
         if changes_state and not auth.token_matches(request.state.session, await _sent_token(request)):
-            return _workspace(request).page(request, "error.html", 403, message="This form has expired or did not come from this site: reload the page and try again.")
+            return _workspace(request).page(
+                request,
+                "error.html",
+                403,
+                message="This form has expired or did not come from this site: reload the page and try again.",
+            )
         if admin and not user.is_admin:
             return _workspace(request).page(request, "error.html", 403, message="Only an admin may do this.")
         return await handler(request, user)
@@ -144,6 +158,7 @@ def _safe_next(value: str | None) -> str:
 
 # --- sign-in ---------------------------------------------------------------------------------
 
+
 async def login_form(request: Request) -> Response:
     """The sign-in form."""
     if await _signed_in(request):
@@ -155,18 +170,28 @@ async def login(request: Request) -> Response:
     """Check the name and password; too many failures from a name or an address are refused for a while."""
     workspace = _workspace(request)
     if not _same_origin(request):
-        return workspace.page(request, "login.html", 403, error="Sign-in from another site is refused.", next="/")
+        return workspace.page(
+            request, "login.html", 403, error="Sign-in from another site is refused.", next="/"
+        )
     form = await request.form()
     username, password = str(form.get("username") or "").strip().lower(), str(form.get("password") or "")
     target = _safe_next(str(form.get("next") or ""))
     address = request.client.host if request.client else "unknown"
     engine = workspace.store.engine
     if await run_in_threadpool(auth.login_blocked, engine, username, address):
-        return workspace.page(request, "login.html", 429, error="Too many failed sign-ins: wait a quarter of an hour.", next=target)
+        return workspace.page(
+            request,
+            "login.html",
+            429,
+            error="Too many failed sign-ins: wait a quarter of an hour.",
+            next=target,
+        )
     user = await run_in_threadpool(get_user, engine, username)
     if not await run_in_threadpool(auth.password_matches, user.password_hash if user else None, password):
         await run_in_threadpool(auth.note_failed_login, engine, username, address)
-        return workspace.page(request, "login.html", 401, error="Wrong user name or password.", next=target, username=username)
+        return workspace.page(
+            request, "login.html", 401, error="Wrong user name or password.", next=target, username=username
+        )
     await run_in_threadpool(auth.note_login, engine, username)
     cookie, _session = workspace.sessions.issue(user.username)
     response = RedirectResponse(target, status_code=303)
@@ -184,7 +209,15 @@ def _same_origin(request: Request) -> bool:
 
 def _set_cookie(request: Request, response: Response, value: str) -> None:
     secure = _workspace(request).secure_cookies or request.url.scheme == "https"
-    response.set_cookie(auth.SESSION_COOKIE, value, max_age=auth.SESSION_SECONDS, path="/", httponly=True, samesite="lax", secure=secure)
+    response.set_cookie(
+        auth.SESSION_COOKIE,
+        value,
+        max_age=auth.SESSION_SECONDS,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+    )
 
 
 @page(changes_state=True)
@@ -196,6 +229,7 @@ async def logout(request: Request, user: User) -> Response:
 
 
 # --- pages -----------------------------------------------------------------------------------
+
 
 @page
 async def queue_page(request: Request, user: User) -> Response:
@@ -210,15 +244,27 @@ async def queue_page(request: Request, user: User) -> Response:
         return workspace.page(request, "error.html", 400, message=str(exc))
     entries = await run_in_threadpool(queue, workspace.store, user, filters, workspace.zone)
     accounts = await run_in_threadpool(accounts_of, workspace.store, user)
-    return workspace.page(request, "queue.html", entries=entries, filters=filters, urgencies=URGENCIES, kinds=KINDS,
-                          status_choices=STATUS_CHOICES, accounts=accounts)
+    return workspace.page(
+        request,
+        "queue.html",
+        entries=entries,
+        filters=filters,
+        urgencies=URGENCIES,
+        kinds=KINDS,
+        status_choices=STATUS_CHOICES,
+        accounts=accounts,
+    )
 
 
 async def _case_or_404(request: Request, user: User) -> CaseView | Response:
     workspace = _workspace(request)
-    view = await run_in_threadpool(visible_case, workspace.store, user, request.path_params["key"], workspace.zone)
+    view = await run_in_threadpool(
+        visible_case, workspace.store, user, request.path_params["key"], workspace.zone
+    )
     if view is None:
-        return workspace.page(request, "error.html", 404, message="No such case (or not one of your accounts).")
+        return workspace.page(
+            request, "error.html", 404, message="No such case (or not one of your accounts)."
+        )
     return view
 
 
@@ -229,8 +275,14 @@ async def case_page(request: Request, user: User) -> Response:
     if isinstance(view, Response):
         return view
     people = await run_in_threadpool(list_users, _workspace(request).store.engine)
-    return _workspace(request).page(request, "case.html", view=view, case=view.entry.case, entry=view.entry,
-                                    people=[p.username for p in people if p.may_see(view.entry.case.source_name)])
+    return _workspace(request).page(
+        request,
+        "case.html",
+        view=view,
+        case=view.entry.case,
+        entry=view.entry,
+        people=[p.username for p in people if p.may_see(view.entry.case.source_name)],
+    )
 
 
 @page
@@ -241,10 +293,16 @@ async def mail_html_page(request: Request, user: User) -> Response:
     view = await _case_or_404(request, user)
     if isinstance(view, Response):
         return view
-    html = await run_in_threadpool(mail_html, _workspace(request).store, view, int(request.path_params["index"]))
+    html = await run_in_threadpool(
+        mail_html, _workspace(request).store, view, int(request.path_params["index"])
+    )
     if html is None:
         return Response("no HTML body", status_code=404, media_type="text/plain")
-    headers = {"Content-Security-Policy": MAIL_CSP, "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "no-store"}
+    headers = {
+        "Content-Security-Policy": MAIL_CSP,
+        "X-Frame-Options": "SAMEORIGIN",
+        "Cache-Control": "no-store",
+    }
     return HTMLResponse(f'<!doctype html><meta charset="utf-8"><base target="_blank">{html}', headers=headers)
 
 
@@ -263,7 +321,14 @@ async def case_action(request: Request, user: User) -> Response:
         return view
     form = await request.form()
     fields = {name: _form_text(form, name) for name in ("status", "note", "assignee")}
-    problem = await run_in_threadpool(actions.apply, _workspace(request).store, user, view.entry.case.key, request.path_params["action"], fields)
+    problem = await run_in_threadpool(
+        actions.apply,
+        _workspace(request).store,
+        user,
+        view.entry.case.key,
+        request.path_params["action"],
+        fields,
+    )
     if problem:
         return _workspace(request).page(request, "error.html", 400, message=problem)
     return RedirectResponse(case_url(view.entry.case.key), status_code=303)
@@ -276,7 +341,13 @@ async def sources_page(request: Request, user: User) -> Response:
 
     workspace = _workspace(request)
     sources, failures = await run_in_threadpool(source_views, workspace.store, workspace.settings, user)
-    return workspace.page(request, "sources.html", sources=sources, failures=failures, replayed=request.query_params.get("replayed"))
+    return workspace.page(
+        request,
+        "sources.html",
+        sources=sources,
+        failures=failures,
+        replayed=request.query_params.get("replayed"),
+    )
 
 
 @page(changes_state=True, admin=True)
@@ -286,7 +357,9 @@ async def replay(request: Request, user: User) -> Response:
 
     workspace = _workspace(request)
     summary = await run_in_threadpool(replay_failures, workspace.store, workspace.settings)
-    return RedirectResponse(f"/sources?replayed={summary.triaged}+triaged,+{summary.failed}+failed", status_code=303)
+    return RedirectResponse(
+        f"/sources?replayed={summary.triaged}+triaged,+{summary.failed}+failed", status_code=303
+    )
 
 
 @page
@@ -295,10 +368,14 @@ async def summary_page(request: Request, user: User) -> Response:
     from complaint_triage.web.actions import summary_html
 
     workspace = _workspace(request)
-    html = await run_in_threadpool(summary_html, workspace.store, workspace.settings, user, request.query_params.get("date"))
+    html = await run_in_threadpool(
+        summary_html, workspace.store, workspace.settings, user, request.query_params.get("date")
+    )
     if html is None:
         return workspace.page(request, "error.html", 400, message="date must be YYYY-MM-DD")
-    return HTMLResponse(html, headers={"Cache-Control": "no-store", "Content-Security-Policy": _summary_policy(html)})
+    return HTMLResponse(
+        html, headers={"Cache-Control": "no-store", "Content-Security-Policy": _summary_policy(html)}
+    )
 
 
 def _summary_policy(html: str) -> str:
@@ -308,11 +385,15 @@ def _summary_policy(html: str) -> str:
     import re
 
     scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
-    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'" for body in scripts[-1:])
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+        for body in scripts[-1:]
+    )
     return f"default-src 'none'; script-src {hashes or chr(39) + 'none' + chr(39)}; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 
 # --- the JSON API ----------------------------------------------------------------------------
+
 
 @api
 async def api_cases(request: Request, user: User) -> Response:
@@ -330,7 +411,9 @@ async def api_cases(request: Request, user: User) -> Response:
 async def api_case(request: Request, user: User) -> Response:
     """`GET /api/cases/{key}`: one case with its history and its messages' records."""
     workspace = _workspace(request)
-    view = await run_in_threadpool(visible_case, workspace.store, user, request.path_params["key"], workspace.zone)
+    view = await run_in_threadpool(
+        visible_case, workspace.store, user, request.path_params["key"], workspace.zone
+    )
     if view is None:
         return JSONResponse({"error": "no such case"}, status_code=404)
     return JSONResponse(view.to_json())
@@ -342,7 +425,9 @@ async def api_case_action(request: Request, user: User) -> Response:
     from complaint_triage.web import actions
 
     workspace = _workspace(request)
-    view = await run_in_threadpool(visible_case, workspace.store, user, request.path_params["key"], workspace.zone)
+    view = await run_in_threadpool(
+        visible_case, workspace.store, user, request.path_params["key"], workspace.zone
+    )
     if view is None:
         return JSONResponse({"error": "no such case"}, status_code=404)
     try:
@@ -352,7 +437,9 @@ async def api_case_action(request: Request, user: User) -> Response:
     if not isinstance(body, dict):
         return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
     fields = {name: str(body.get(name) or "").strip()[:5000] for name in ("status", "note", "assignee")}
-    problem = await run_in_threadpool(actions.apply, workspace.store, user, view.entry.case.key, request.path_params["action"], fields)
+    problem = await run_in_threadpool(
+        actions.apply, workspace.store, user, view.entry.case.key, request.path_params["action"], fields
+    )
     if problem:
         return JSONResponse({"error": problem}, status_code=400)
     view = await run_in_threadpool(visible_case, workspace.store, user, view.entry.case.key, workspace.zone)
@@ -360,6 +447,7 @@ async def api_case_action(request: Request, user: User) -> Response:
 
 
 # --- the application -------------------------------------------------------------------------
+
 
 class SecurityHeaders:
     """Adds the security headers to every response that has not set its own policy (the mail frame has)."""
@@ -375,8 +463,13 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {name.lower() for name, _value in headers}
-                extra = {b"content-security-policy": CSP.encode(), b"x-content-type-options": b"nosniff", b"x-frame-options": b"DENY",
-                         b"referrer-policy": b"same-origin", b"cross-origin-opener-policy": b"same-origin"}
+                extra = {
+                    b"content-security-policy": CSP.encode(),
+                    b"x-content-type-options": b"nosniff",
+                    b"x-frame-options": b"DENY",
+                    b"referrer-policy": b"same-origin",
+                    b"cross-origin-opener-policy": b"same-origin",
+                }
                 headers += [(name, value) for name, value in extra.items() if name not in names]
                 message = {**message, "headers": headers}
             await send(message)

@@ -25,7 +25,9 @@ MAX_FAILURES = 5  # per user name and per client address, within FAILURE_WINDOW
 FAILURE_WINDOW = timedelta(minutes=15)
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-_DUMMY_HASH = _hasher.hash("no such user")  # checked for unknown names, so that they take as long as known ones
+_DUMMY_HASH = _hasher.hash(
+    "no such user"
+)  # checked for unknown names, so that they take as long as known ones
 
 
 def hash_password(password: str) -> str:
@@ -56,11 +58,17 @@ def session_secret(environ: dict | None = None) -> str:
         try:
             secret = Path(environ[SECRET_FILE_ENV]).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"cannot read the session secret file ${SECRET_FILE_ENV}: {exc.strerror}") from None
+            raise ConfigError(
+                f"cannot read the session secret file ${SECRET_FILE_ENV}: {exc.strerror}"
+            ) from None
     if not secret:
-        raise ConfigError(f"no session secret: set ${SECRET_ENV} or ${SECRET_FILE_ENV} (the same on every instance)")
+        raise ConfigError(
+            f"no session secret: set ${SECRET_ENV} or ${SECRET_FILE_ENV} (the same on every instance)"
+        )
     if len(secret) < MIN_SECRET_CHARS:
-        raise ConfigError(f"the session secret needs at least {MIN_SECRET_CHARS} characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+        raise ConfigError(
+            f"the session secret needs at least {MIN_SECRET_CHARS} characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
     return secret
 
 
@@ -91,7 +99,11 @@ class Sessions:
             data = self._serializer.loads(cookie, max_age=SESSION_SECONDS)
         except BadSignature:
             return None
-        if not isinstance(data, dict) or not isinstance(data.get("u"), str) or not isinstance(data.get("c"), str):
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("u"), str)
+            or not isinstance(data.get("c"), str)
+        ):
             return None
         return Session(data["u"], data["c"])
 
@@ -103,7 +115,10 @@ def token_matches(session: Session, sent: str | None) -> bool:
 
 def login_blocked(engine, username: str, address: str) -> bool:
     """True when too many logins failed lately for this name or from this address."""
-    return any(user_store.recent_failures(engine, subject, FAILURE_WINDOW) >= MAX_FAILURES for subject in _subjects(username, address))
+    return any(
+        user_store.recent_failures(engine, subject, FAILURE_WINDOW) >= MAX_FAILURES
+        for subject in _subjects(username, address)
+    )
 
 
 def note_failed_login(engine, username: str, address: str) -> None:

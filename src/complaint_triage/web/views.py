@@ -45,17 +45,27 @@ class Filters:
     @classmethod
     def from_query(cls, params) -> Filters:
         """Filters from query parameters; an unknown urgency, status or kind is an error, not an empty list."""
-        values = {name: (params.get(name) or "").strip() for name in ("urgency", "status", "kind", "account", "marketplace")}
+        values = {
+            name: (params.get(name) or "").strip()
+            for name in ("urgency", "status", "kind", "account", "marketplace")
+        }
         values["status"] = values["status"] or "open"
         for name, allowed in (("urgency", URGENCIES), ("status", STATUS_CHOICES), ("kind", KINDS)):
             if values[name] and values[name] not in allowed:
                 raise FilterError(f"unknown {name} {values[name]!r}: use one of {', '.join(allowed)}")
-        flags = {name: (params.get(name) or "").lower() in ("1", "true", "yes", "on") for name in ("overdue", "needs_review")}
+        flags = {
+            name: (params.get(name) or "").lower() in ("1", "true", "yes", "on")
+            for name in ("overdue", "needs_review")
+        }
         return cls(**values, **flags)
 
     def query(self) -> str:
         """The filters as a query string (defaults left out)."""
-        pairs = [(name, getattr(self, name)) for name in ("urgency", "kind", "account", "marketplace") if getattr(self, name)]
+        pairs = [
+            (name, getattr(self, name))
+            for name in ("urgency", "kind", "account", "marketplace")
+            if getattr(self, name)
+        ]
         pairs += [("status", self.status)] if self.status != "open" else []
         pairs += [(name, "1") for name in ("overdue", "needs_review") if getattr(self, name)]
         return urlencode(pairs)
@@ -63,10 +73,20 @@ class Filters:
     def admits(self, entry: QueueEntry) -> bool:
         """True when the entry passes every filter."""
         case = entry.case
-        status_ok = self.status == "all" or case.status == self.status or (self.status == "open" and case.status in OPEN_STATUSES)
-        return (status_ok and (not self.urgency or case.urgency == self.urgency) and (not self.kind or case.kind == self.kind)
-                and (not self.account or case.source_name == self.account) and (not self.marketplace or case.marketplace == self.marketplace)
-                and (not self.overdue or entry.overdue) and (not self.needs_review or entry.needs_review))
+        status_ok = (
+            self.status == "all"
+            or case.status == self.status
+            or (self.status == "open" and case.status in OPEN_STATUSES)
+        )
+        return (
+            status_ok
+            and (not self.urgency or case.urgency == self.urgency)
+            and (not self.kind or case.kind == self.kind)
+            and (not self.account or case.source_name == self.account)
+            and (not self.marketplace or case.marketplace == self.marketplace)
+            and (not self.overdue or entry.overdue)
+            and (not self.needs_review or entry.needs_review)
+        )
 
 
 @dataclass
@@ -87,7 +107,12 @@ class QueueEntry:
     def due_soon(self) -> bool:
         """Open and due within the next few days."""
         due = self.case.response_due
-        return self.case.is_open and due is not None and not self.overdue and (due - self.today).days <= DUE_SOON_DAYS
+        return (
+            self.case.is_open
+            and due is not None
+            and not self.overdue
+            and (due - self.today).days <= DUE_SOON_DAYS
+        )
 
     @property
     def due_text(self) -> str:
@@ -105,13 +130,26 @@ class QueueEntry:
     def sort_key(self) -> tuple:
         """Overdue first (longest overdue leading), then due soon (soonest first), then by urgency rank and date."""
         band = 0 if self.overdue else 1 if self.due_soon else 2
-        return (band, self.case.response_due or date.max if band < 2 else date.min, _RANK[self.case.urgency], self.case.response_due or date.max, self.case.key)
+        return (
+            band,
+            self.case.response_due or date.max if band < 2 else date.min,
+            _RANK[self.case.urgency],
+            self.case.response_due or date.max,
+            self.case.key,
+        )
 
     def to_json(self) -> dict:
         """The case as the API lists it."""
         data = self.case.model_dump(mode="json", exclude={"history"})
-        data.update(account=self.case.source_name, overdue=self.overdue, due_soon=self.due_soon, due=self.due_text,
-                    needs_review=self.needs_review, assignee=self.assignee, url=case_url(self.case.key))
+        data.update(
+            account=self.case.source_name,
+            overdue=self.overdue,
+            due_soon=self.due_soon,
+            due=self.due_text,
+            needs_review=self.needs_review,
+            assignee=self.assignee,
+            url=case_url(self.case.key),
+        )
         return data
 
 
@@ -130,12 +168,18 @@ def queue(store: Store, user: User, filters: Filters, zone: str) -> list[QueueEn
     records = {record.message_id: record for record in store.records() if user.may_see(record.source_name)}
     given = assignees(store.engine)
     today = today_in(zone)
-    entries = [_entry(case, records, given, today) for case in load_cases(store.engine, records) if user.may_see(case.source_name)]
+    entries = [
+        _entry(case, records, given, today)
+        for case in load_cases(store.engine, records)
+        if user.may_see(case.source_name)
+    ]
     return sorted((entry for entry in entries if filters.admits(entry)), key=QueueEntry.sort_key)
 
 
 def _entry(case: Case, records: dict[str, TriageRecord], given: dict[str, str], today: date) -> QueueEntry:
-    review = any(getattr(records.get(m), "needs_review", False) for m in case.message_ids)  # records before the needs_review key carry none
+    review = any(
+        getattr(records.get(m), "needs_review", False) for m in case.message_ids
+    )  # records before the needs_review key carry none
     return QueueEntry(case, today, given.get(case.key), review)
 
 
@@ -196,7 +240,13 @@ def _bodies(raw: bytes | None) -> tuple[list[str], list[str]]:
         return [], []
     try:
         return text_parts(message_from_bytes(raw))
-    except (ValueError, LookupError, TypeError, AttributeError, IndexError):  # hostile structure: the page still shows the record's facts
+    except (
+        ValueError,
+        LookupError,
+        TypeError,
+        AttributeError,
+        IndexError,
+    ):  # hostile structure: the page still shows the record's facts
         return ["(the stored message could not be read as mail)"], []
 
 
@@ -207,8 +257,12 @@ def mail_html(store: Store, view: CaseView, index: int) -> str | None:
     if not 0 <= index < len(view.mails) or not view.mails[index].has_html:
         return None
     _plain, html = _bodies(raw_mail(store.engine, view.mails[index].record.message_id))
-    return nh3.clean("\n<hr>\n".join(html), url_schemes={"http", "https", "mailto", "data"}, link_rel="noopener noreferrer nofollow",
-                     attribute_filter=_no_outside_images)
+    return nh3.clean(
+        "\n<hr>\n".join(html),
+        url_schemes={"http", "https", "mailto", "data"},
+        link_rel="noopener noreferrer nofollow",
+        attribute_filter=_no_outside_images,
+    )
 
 
 def _no_outside_images(tag: str, attribute: str, value: str) -> str | None:

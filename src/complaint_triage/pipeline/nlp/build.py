@@ -50,14 +50,26 @@ def build_pipeline(patterns_dir: Path | None = None) -> Language:
     """A blank English pipeline with our tokenizer rules, span ruler and linker."""
     patterns_dir = patterns_dir or config_dir() / "patterns"
     nlp = customise_tokenizer(spacy.blank("en"))
-    nlp.meta.update({"name": PIPELINE_NAME, "version": "1.0.0", "description": "complaint-triage rule patterns"})
+    nlp.meta.update(
+        {"name": PIPELINE_NAME, "version": "1.0.0", "description": "complaint-triage rule patterns"}
+    )
     ruler = nlp.add_pipe(
         "span_ruler",
-        config={"spans_key": "candidates", "phrase_matcher_attr": "LOWER", "validate": True, "overwrite": True},
+        config={
+            "spans_key": "candidates",
+            "phrase_matcher_attr": "LOWER",
+            "validate": True,
+            "overwrite": True,
+        },
     )
     ruler.add_patterns(read_patterns(patterns_dir))
-    linking = validated_linking(tomllib.loads((patterns_dir / "linking.toml").read_text(encoding="utf-8")), str(patterns_dir / "linking.toml"))
-    shapes = validated_shapes(_read_jsonl(patterns_dir / "values.jsonl"), linking, str(patterns_dir / "values.jsonl"))
+    linking = validated_linking(
+        tomllib.loads((patterns_dir / "linking.toml").read_text(encoding="utf-8")),
+        str(patterns_dir / "linking.toml"),
+    )
+    shapes = validated_shapes(
+        _read_jsonl(patterns_dir / "values.jsonl"), linking, str(patterns_dir / "values.jsonl")
+    )
     nlp.add_pipe("value_finder", config={"shapes": shapes})
     nlp.add_pipe("identifier_linker", config={"linking": linking})
     add_vocabulary(nlp, read_vocabulary(patterns_dir))
@@ -69,7 +81,11 @@ def read_vocabulary(patterns_dir: Path) -> list[str]:
     path = patterns_dir / VOCABULARY_FILE
     if not path.is_file():
         return []
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    return [
+        line.strip()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 def write_vocabulary(mail_dir: Path, patterns_dir: Path | None = None, min_count: int = 2) -> Path:

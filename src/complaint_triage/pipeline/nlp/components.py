@@ -31,7 +31,6 @@ FAMILY_LABELS = {
 FAMILY_OF_LABEL = {label: family for family, label in FAMILY_LABELS.items()}
 
 
-
 @dataclass
 class Anchor:
     """A cue or a linked value that the next value may attach to."""
@@ -102,14 +101,18 @@ class IdentifierLinker:
                 by_place.setdefault((span.start, span.end), []).append(span)
         taken: set[int] = set()
         groups = []
-        for (start, end), group in sorted(by_place.items(), key=lambda item: (item[0][0] - item[0][1], item[0][0])):
+        for (start, end), group in sorted(
+            by_place.items(), key=lambda item: (item[0][0] - item[0][1], item[0][0])
+        ):
             if taken.intersection(range(start, end)):
                 continue
             taken.update(range(start, end))
             groups.append(sorted(group, key=lambda s: self.priority[s.label_]))
         return sorted(groups, key=lambda g: g[0].start)
 
-    def _link(self, doc: Doc, cues: list[Span], vetoes: list[Span], groups: list[list[Span]]) -> list[Identifier]:
+    def _link(
+        self, doc: Doc, cues: list[Span], vetoes: list[Span], groups: list[list[Span]]
+    ) -> list[Identifier]:
         found: list[Identifier] = []
         anchors: list[Anchor] = []
         cue_index = 0
@@ -129,8 +132,12 @@ class IdentifierLinker:
         limit = self.linking["veto_tokens"]
         # The line test first: a text search, where counting the words between is a walk over every token
         # (a 1 MB list mail with hundreds of vetoes and values took 6 s).
-        return any(v.end <= value.start and lines_between(doc, v.end, value.start) == 0 and words_between(doc, v.end, value.start, limit) <= limit
-                   for v in vetoes)
+        return any(
+            v.end <= value.start
+            and lines_between(doc, v.end, value.start) == 0
+            and words_between(doc, v.end, value.start, limit) <= limit
+            for v in vetoes
+        )
 
     def _link_group(self, doc: Doc, group: list[Span], anchors: list[Anchor]) -> Identifier | None:
         for candidate in group:
@@ -152,11 +159,16 @@ class IdentifierLinker:
             return rule.get("default", families[0])
         return None
 
-    def _nearest_anchor(self, doc: Doc, candidate: Span, families: list[str], anchors: list[Anchor]) -> str | None:
+    def _nearest_anchor(
+        self, doc: Doc, candidate: Span, families: list[str], anchors: list[Anchor]
+    ) -> str | None:
         for anchor in reversed(anchors):
             limit = self.linking["chain_window_tokens" if anchor.chained else "window_tokens"]
             line_limit = self.linking["chain_window_lines" if anchor.chained else "window_lines"]
-            if words_between(doc, anchor.end, candidate.start, limit) > limit or lines_between(doc, anchor.end, candidate.start) > line_limit:
+            if (
+                words_between(doc, anchor.end, candidate.start, limit) > limit
+                or lines_between(doc, anchor.end, candidate.start) > line_limit
+            ):
                 return None
             if anchor.family in families and self._digits_fit(anchor.family, candidate):
                 return anchor.family
@@ -187,7 +199,12 @@ class IdentifierLinker:
         for span in spans:
             if span.label_ != "VAL_EMAIL":
                 continue
-            near_contact = any(c.end <= span.start and lines_between(doc, c.end, span.start) <= 4 and words_between(doc, c.end, span.start, 25) <= 25 for c in contacts)
+            near_contact = any(
+                c.end <= span.start
+                and lines_between(doc, c.end, span.start) <= 4
+                and words_between(doc, c.end, span.start, 25) <= 25
+                for c in contacts
+            )
             label = "RIGHTS_OWNER_EMAIL" if near_contact else "EMAIL"
             found.append(Identifier(label, span.text.lower().strip("."), span.start, span.end))
         return found

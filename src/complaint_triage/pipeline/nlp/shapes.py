@@ -76,7 +76,7 @@ class Shape:
             match = self.pattern.search(text)
             return match.group() if match else None
         spans = self._first(text)
-        return text[spans[0]:spans[1]] if spans else None
+        return text[spans[0] : spans[1]] if spans else None
 
     def _first(self, text: str) -> tuple[int, int] | None:
         position = 0

@@ -41,7 +41,9 @@ class ValueLink(BaseModel):
 
     @model_validator(mode="after")
     def _known_families(self) -> "ValueLink":
-        unknown = set(self.families) - set(FAMILIES) | ({self.default} - set(self.families) if self.default else set())
+        unknown = set(self.families) - set(FAMILIES) | (
+            {self.default} - set(self.families) if self.default else set()
+        )
         if unknown:
             raise ValueError(f"unknown or unlisted family {', '.join(sorted(unknown))}")
         return self
@@ -82,7 +84,9 @@ def validated_shapes(rows: list[dict], linking: dict, where: str) -> list[dict]:
         except ValidationError as exc:
             raise ModelError(f"{where}: row {number}: {_first_problem(exc)}") from None
         if shape.label not in linking.get("values", {}) and shape.label not in DIRECT_LABELS:
-            raise ModelError(f"{where}: row {number}: {shape.label} has no [values.{shape.label}] rule in linking.toml")
+            raise ModelError(
+                f"{where}: row {number}: {shape.label} has no [values.{shape.label}] rule in linking.toml"
+            )
         shapes.append({"label": shape.label, "regex": shape.regex})
     return shapes
 

@@ -17,15 +17,22 @@ from collections.abc import Iterable
 from spacy.language import Language
 
 MAX_CHUNK_CHARS = 40  # longer chunks are URLs, base64 and the like: they do not recur
-MAX_CHUNK_DIGITS = 4  # years, list numbers and '72' recur; identifiers (ASINs, complaint IDs) are new in every message
+MAX_CHUNK_DIGITS = (
+    4  # years, list numbers and '72' recur; identifiers (ASINs, complaint IDs) are new in every message
+)
 _DIGIT = re.compile(r"\d")
 
 
 def recurring_chunks(texts: Iterable[str], min_count: int = 2) -> list[str]:
     """The space-separated chunks seen at least MIN_COUNT times, with few digits (not identifiers), sorted."""
     counts = Counter(chunk for text in texts for chunk in text.split())
-    return sorted(chunk for chunk, seen in counts.items()
-                  if seen >= min_count and len(chunk) <= MAX_CHUNK_CHARS and len(_DIGIT.findall(chunk)) <= MAX_CHUNK_DIGITS)
+    return sorted(
+        chunk
+        for chunk, seen in counts.items()
+        if seen >= min_count
+        and len(chunk) <= MAX_CHUNK_CHARS
+        and len(_DIGIT.findall(chunk)) <= MAX_CHUNK_DIGITS
+    )
 
 
 def add_vocabulary(nlp: Language, chunks: Iterable[str]) -> None:
@@ -39,6 +46,11 @@ def warm(nlp: Language) -> Language:
     if nlp.vocab.in_memory_zone:
         raise RuntimeError("the vocabulary must be warmed outside a memory zone")
     for string in list(nlp.vocab.strings):
-        if string and not string.isspace() and len(string) <= MAX_CHUNK_CHARS and not any(ch.isspace() for ch in string):
+        if (
+            string
+            and not string.isspace()
+            and len(string) <= MAX_CHUNK_CHARS
+            and not any(ch.isspace() for ch in string)
+        ):
             nlp.tokenizer(string)
     return nlp

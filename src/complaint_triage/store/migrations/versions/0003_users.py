@@ -30,7 +30,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "case_assignments",
-        sa.Column("case_key", sa.String(400), sa.ForeignKey("cases.case_key", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "case_key", sa.String(400), sa.ForeignKey("cases.case_key", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("username", sa.String(40), nullable=False),
         sa.Column("assigned_by", sa.String(40), nullable=False),
         sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=False),
