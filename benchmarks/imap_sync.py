@@ -23,26 +23,21 @@ import os
 import platform
 import re
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from imapclient import IMAPClient
 
-from generate import generate  # noqa: E402
-from imapclient import IMAPClient  # noqa: E402
-
-from complaint_triage.cli.common import freeze_startup_heap  # noqa: E402
-from complaint_triage.ingest import BATCH_SIZE  # noqa: E402
-from complaint_triage.pipeline.parse import message_identity  # noqa: E402
-from complaint_triage.records import TriageRecord  # noqa: E402
-from complaint_triage.service import Service  # noqa: E402
-from complaint_triage.settings import Settings  # noqa: E402
-from complaint_triage.store import Store  # noqa: E402
-from complaint_triage.testing.dovecot import PASSWORD, Dovecot, dovecot_available  # noqa: E402
+from complaint_triage.cli.common import freeze_startup_heap
+from complaint_triage.ingest import BATCH_SIZE
+from complaint_triage.pipeline.parse import message_identity
+from complaint_triage.records import TriageRecord
+from complaint_triage.service import Service
+from complaint_triage.settings import Settings
+from complaint_triage.store import Store
+from complaint_triage.testing.dovecot import PASSWORD, Dovecot, dovecot_available
+from complaint_triage.testing.generate import generate
 
 PASSWORD_ENV = "COMPLAINT_TRIAGE_BENCH_IMAP_PASSWORD"
 CHUNK = 200  # the source's default fetch_chunk, used by both sides

@@ -14,13 +14,11 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import generate, generate_inbox
+from complaint_triage.testing.generate import generate, generate_inbox
 
 
 def _best(repeat: int, count: int, work) -> float:

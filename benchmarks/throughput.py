@@ -19,9 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import generate, generate_inbox
-
+from complaint_triage.testing.generate import generate, generate_inbox
 from complaint_triage.testing.measure import peak_rss_kib
 
 MIXES = {"notices": generate, "inbox": generate_inbox}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import click
@@ -15,20 +13,9 @@ import pytest
 from complaint_triage.cli import cli
 from complaint_triage.records import record_schema, shipped_schema
 from complaint_triage.testing.mail import NOTICE, build_message
+from tests.conftest import run_cli
 
 REQUIRED = set(record_schema()["required"])
-
-
-def run_cli(*args, cwd=None, env=None):
-    environment = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "complaint_triage.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=environment,
-        timeout=120,
-    )
 
 
 @pytest.fixture

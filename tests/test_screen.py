@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import sys
 
 import pytest
 
@@ -15,10 +14,8 @@ from complaint_triage.pipeline.parse import parse_email
 from complaint_triage.pipeline.screen import SCREENED_REASON, ComplaintScreen, token_pattern_words
 from complaint_triage.pipeline.senders import profile_sender
 from complaint_triage.pipeline.triage import Triager
+from complaint_triage.testing.generate import EVERYDAY, everyday
 from tests.conftest import ROOT, fixture_files
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from generate import EVERYDAY, everyday
 
 
 def _check(triager, raw: bytes):

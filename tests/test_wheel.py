@@ -68,3 +68,25 @@ def test_wheel_runs_from_another_directory(tmp_path):
         text=True,
     )
     assert all(str(env_dir) in line and "_data" in line for line in located.splitlines())
+    script = str(env_dir / "bin" / "complaint-triage")
+    rebuilt = subprocess.run(
+        [script, "build-model"], cwd=elsewhere, capture_output=True, text=True, timeout=120
+    )
+    assert (
+        rebuilt.returncode == 2 and "never rebuilt in place" in rebuilt.stderr
+    )  # the installed pipeline is left alone
+    started = subprocess.run(
+        [script, "init", "site"], cwd=elsewhere, capture_output=True, text=True, timeout=120
+    )
+    assert started.returncode == 0 and (elsewhere / "site" / "complaint-triage.toml").is_file()
+    polled = subprocess.run(
+        [script, "run", "--once", "--config", "site/complaint-triage.toml"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert polled.returncode == 0, (
+        polled.stderr
+    )  # the starting config polls nothing, and says so without failing
+    assert (elsewhere / "site" / "var" / "complaint-triage.db").is_file()

@@ -85,7 +85,7 @@ def user_add(name: str, role: str, accounts: str | None, config: str | None) -> 
     store = open_store(settings_for(config))
     check_username(name)
     limited = [a.strip() for a in accounts.split(",") if a.strip()] if accounts else None
-    add_user(store.engine, name, hash_password(_password()), role, limited)
+    add_user(store, name, hash_password(_password()), role, limited)
     store.close()
     click.echo(
         f"user {name} added ({role}{': ' + ', '.join(sorted(set(limited))) if limited else ''})", err=True
@@ -99,7 +99,7 @@ def user_list(config: str | None) -> None:
     from complaint_triage.store.users import list_users
 
     store = open_store(settings_for(config))
-    for person in list_users(store.engine):
+    for person in list_users(store):
         click.echo(
             f"{person.username}\t{person.role}\t{','.join(person.accounts) if person.accounts else 'all accounts'}"
         )
@@ -114,7 +114,7 @@ def user_remove(name: str, config: str | None) -> None:
     from complaint_triage.store.users import remove_user
 
     store = open_store(settings_for(config))
-    remove_user(store.engine, name)
+    remove_user(store, name)
     store.close()
     click.echo(f"user {name} removed", err=True)
 

@@ -29,7 +29,7 @@ from complaint_triage.cases import (
 from complaint_triage.clock import utc_now
 from complaint_triage.errors import CaseError
 from complaint_triage.records import TriageRecord
-from complaint_triage.store.dialects import insert_for
+from complaint_triage.store.dialects import accepts_store, insert_for
 from complaint_triage.store.tables import (
     case_asins,
     case_events,
@@ -246,6 +246,7 @@ def _record_event(
     )
 
 
+@accepts_store
 def resolve_case_key(engine: Engine, ident: str) -> str:
     """The key of the case IDENT names: a case key, a complaint ID, or an ASIN with exactly one case."""
     ident = ident.strip()
@@ -265,6 +266,7 @@ def resolve_case_key(engine: Engine, ident: str) -> str:
     raise CaseError(f"no case {ident!r}: give a complaint ID, a case key or an ASIN")
 
 
+@accepts_store
 def set_status(
     engine: Engine,
     ident: str,
@@ -310,6 +312,7 @@ def _siblings(connection: Connection, key: str) -> list[str]:
     return sorted(other for other, messages_of in members.items() if other != key and messages_of == own)
 
 
+@accepts_store
 def load_cases_by_key(engine: Engine, keys: list[str]) -> list[Case]:
     """Only the named cases, reading only their records."""
     if not keys:
@@ -321,6 +324,7 @@ def load_cases_by_key(engine: Engine, keys: list[str]) -> list[Case]:
     return load_cases(engine, {record.message_id: record for record in records}, keys)
 
 
+@accepts_store
 def load_cases(engine: Engine, records: dict[str, TriageRecord], keys: list[str] | None = None) -> list[Case]:
     """Every case (or the KEYS given) with its history and the key facts of its records (given by message ID); cases without records are skipped."""
     only = (lambda column: column.in_(keys)) if keys is not None else (lambda column: true())

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from complaint_triage.errors import CaseError
 from complaint_triage.records import TriageRecord
+from complaint_triage.store.dialects import accepts_store
 from complaint_triage.store.tables import case_assignments, case_events, cases, messages
 
 
@@ -17,6 +18,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@accepts_store
 def add_note(engine: Engine, case_key: str, note: str, actor: str) -> None:
     """Keep a note in the case's history without changing its status."""
     if not note.strip():
@@ -32,6 +34,7 @@ def add_note(engine: Engine, case_key: str, note: str, actor: str) -> None:
         )
 
 
+@accepts_store
 def assign(engine: Engine, case_key: str, username: str | None, actor: str) -> None:
     """Give the case to USERNAME (None: to nobody), noted in its history."""
     now = _now()
@@ -54,6 +57,7 @@ def assign(engine: Engine, case_key: str, username: str | None, actor: str) -> N
         )
 
 
+@accepts_store
 def assignees(engine: Engine) -> dict[str, str]:
     """Who each assigned case is given to, by case key."""
     with engine.connect() as connection:
@@ -62,6 +66,7 @@ def assignees(engine: Engine) -> dict[str, str]:
         )
 
 
+@accepts_store
 def records_of(engine: Engine, message_ids: list[str]) -> dict[str, TriageRecord]:
     """The stored records of these messages, by message ID."""
     if not message_ids:
@@ -76,12 +81,14 @@ def records_of(engine: Engine, message_ids: list[str]) -> dict[str, TriageRecord
     return {record.message_id: record for record in records}
 
 
+@accepts_store
 def raw_mail(engine: Engine, message_id: str) -> bytes | None:
     """The kept raw bytes of one message."""
     with engine.connect() as connection:
         return connection.execute(select(messages.c.raw).where(messages.c.message_id == message_id)).scalar()
 
 
+@accepts_store
 def failed_mail(engine: Engine) -> list[dict]:
     """The stored messages whose triage failed, newest first: what the sources page offers to replay."""
     columns = (

@@ -22,7 +22,9 @@ class Checkpoints:
     """Reads and advances folder checkpoints and source status in the store's database."""
 
     def __init__(self, engine: Engine):
-        self.engine = engine  # the tables exist: opening the Store migrated its database
+        self.engine = getattr(
+            engine, "engine", engine
+        )  # the Store facade or its engine  # the tables exist: opening the Store migrated its database
 
     def folder(self, source_name: str, folder: str) -> FolderCheckpoint:
         """The folder's checkpoint (a fresh one when it was never polled)."""

@@ -1,6 +1,8 @@
-"""The INSERT of the store's database (SQLite or PostgreSQL), for ON CONFLICT clauses."""
+"""What the store's modules share: the INSERT of its database (SQLite or PostgreSQL) and the facade's hand-over."""
 
 from __future__ import annotations
+
+import functools
 
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -15,3 +17,13 @@ def insert_for(bind, table):
     if insert is None:
         raise StoreError(f"unsupported database: {bind.dialect.name}")
     return insert(table)
+
+
+def accepts_store(function):
+    """Let a store function be called with the Store facade: outside store/ nobody handles the engine."""
+
+    @functools.wraps(function)
+    def with_engine(target, *args, **kwargs):
+        return function(getattr(target, "engine", target), *args, **kwargs)
+
+    return with_engine

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from complaint_triage.errors import UserError
+from complaint_triage.store.dialects import accepts_store
 from complaint_triage.store.tables import login_failures, users
 
 ROLES = ("admin", "member")
@@ -56,6 +57,7 @@ def check_username(name: str) -> str:
     return name
 
 
+@accepts_store
 def add_user(
     engine: Engine, username: str, password_hash: str, role: str = "member", accounts: list[str] | None = None
 ) -> User:
@@ -79,6 +81,7 @@ def add_user(
     return _user(row)
 
 
+@accepts_store
 def get_user(engine: Engine, username: str) -> User | None:
     """The user of that name, or None."""
     with engine.connect() as connection:
@@ -86,12 +89,14 @@ def get_user(engine: Engine, username: str) -> User | None:
     return _user(row._mapping) if row else None
 
 
+@accepts_store
 def list_users(engine: Engine) -> list[User]:
     """Every user, by name."""
     with engine.connect() as connection:
         return [_user(row._mapping) for row in connection.execute(select(users).order_by(users.c.username))]
 
 
+@accepts_store
 def remove_user(engine: Engine, username: str) -> None:
     """Delete a user (their sessions end at their next request)."""
     with engine.begin() as connection:
@@ -99,6 +104,7 @@ def remove_user(engine: Engine, username: str) -> None:
             raise UserError(f"no user {username!r}")
 
 
+@accepts_store
 def set_password_hash(engine: Engine, username: str, password_hash: str) -> None:
     """Replace a user's hash (after argon2's parameters changed)."""
     with engine.begin() as connection:
@@ -118,6 +124,7 @@ def _user(row) -> User:
     )
 
 
+@accepts_store
 def recent_failures(engine: Engine, subject: str, window: timedelta) -> int:
     """How many logins failed for SUBJECT within the window that is still running."""
     with engine.connect() as connection:
@@ -127,6 +134,7 @@ def recent_failures(engine: Engine, subject: str, window: timedelta) -> int:
     return row.failures
 
 
+@accepts_store
 def note_failure(engine: Engine, subject: str, window: timedelta) -> int:
     """Count one failed login for SUBJECT (a new window once the old one ran out); returns the count."""
     now = _now()
@@ -150,6 +158,7 @@ def note_failure(engine: Engine, subject: str, window: timedelta) -> int:
         return row.failures + 1
 
 
+@accepts_store
 def clear_failures(engine: Engine, subject: str) -> None:
     """Forget SUBJECT's failed logins (after a successful one)."""
     with engine.begin() as connection:

@@ -23,9 +23,9 @@ def apply(store: Store, user: User, key: str, action: str, fields: dict[str, str
         if action == "status":
             if fields.get("status") not in CASE_STATUSES:
                 return f"status must be one of {', '.join(CASE_STATUSES)}"
-            set_status(store.engine, key, fields["status"], fields.get("note") or None, actor=user.username)
+            set_status(store, key, fields["status"], fields.get("note") or None, actor=user.username)
         elif action == "note":
-            add_note(store.engine, key, fields.get("note", ""), user.username)
+            add_note(store, key, fields.get("note", ""), user.username)
         elif action == "assign":
             return _assign(store, user, key, fields.get("assignee") or None)
         else:
@@ -39,11 +39,11 @@ def _assign(store: Store, user: User, key: str, assignee: str | None) -> str | N
     from complaint_triage.store.case_links import load_cases_by_key
 
     if assignee is not None:
-        person = get_user(store.engine, assignee)
-        case = next(iter(load_cases_by_key(store.engine, [key])), None)
+        person = get_user(store, assignee)
+        case = next(iter(load_cases_by_key(store, [key])), None)
         if person is None or case is None or not person.may_see(case.source_name):
             return f"{assignee!r} is not a user who may see this case"
-    assign(store.engine, key, assignee, user.username)
+    assign(store, key, assignee, user.username)
     return None
 
 
@@ -73,7 +73,7 @@ def _sign_in(source: SourceSettings) -> str:
 
 def source_views(store: Store, settings: Settings, user: User) -> tuple[list[SourceView], list[dict]]:
     """The configured sources the user may see with their poll status, and their stored failures."""
-    statuses = Checkpoints(store.engine).statuses()
+    statuses = Checkpoints(store).statuses()
     views = []
     for source in settings.sources:
         if user.may_see(source.name):
@@ -91,7 +91,7 @@ def source_views(store: Store, settings: Settings, user: User) -> tuple[list[Sou
                     statuses.get(source.name, SourceStatus(source.name)),
                 )
             )
-    failures = [row for row in failed_mail(store.engine) if user.may_see(row["source_name"])]
+    failures = [row for row in failed_mail(store) if user.may_see(row["source_name"])]
     return views, failures
 
 
@@ -132,7 +132,7 @@ def summary_html(store: Store, settings: Settings, user: User, wanted: str | Non
             return None
     cases = [
         c
-        for c in load_cases(store.engine, {row["record"].message_id: row["record"] for row in rows})
+        for c in load_cases(store, {row["record"].message_id: row["record"] for row in rows})
         if user.may_see(c.source_name)
     ]
     return render(build_summary(rows, day, zone, cases, settings.escalations), "html")

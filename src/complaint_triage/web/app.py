@@ -86,7 +86,7 @@ async def _signed_in(request: Request) -> User | None:
     session = workspace.sessions.read(request.cookies.get(auth.SESSION_COOKIE))
     if session is None:
         return None
-    user = await run_in_threadpool(get_user, workspace.store.engine, session.username)
+    user = await run_in_threadpool(get_user, workspace.store, session.username)
     if user is not None:
         request.state.user, request.state.session = user, session
     return user
@@ -177,8 +177,8 @@ async def login(request: Request) -> Response:
     username, password = str(form.get("username") or "").strip().lower(), str(form.get("password") or "")
     target = _safe_next(str(form.get("next") or ""))
     address = request.client.host if request.client else "unknown"
-    engine = workspace.store.engine
-    if await run_in_threadpool(auth.login_blocked, engine, username, address):
+    store = workspace.store
+    if await run_in_threadpool(auth.login_blocked, store, username, address):
         return workspace.page(
             request,
             "login.html",
@@ -186,13 +186,13 @@ async def login(request: Request) -> Response:
             error="Too many failed sign-ins: wait a quarter of an hour.",
             next=target,
         )
-    user = await run_in_threadpool(get_user, engine, username)
+    user = await run_in_threadpool(get_user, store, username)
     if not await run_in_threadpool(auth.password_matches, user.password_hash if user else None, password):
-        await run_in_threadpool(auth.note_failed_login, engine, username, address)
+        await run_in_threadpool(auth.note_failed_login, store, username, address)
         return workspace.page(
             request, "login.html", 401, error="Wrong user name or password.", next=target, username=username
         )
-    await run_in_threadpool(auth.note_login, engine, username)
+    await run_in_threadpool(auth.note_login, store, username)
     cookie, _session = workspace.sessions.issue(user.username)
     response = RedirectResponse(target, status_code=303)
     _set_cookie(request, response, cookie)
@@ -274,7 +274,7 @@ async def case_page(request: Request, user: User) -> Response:
     view = await _case_or_404(request, user)
     if isinstance(view, Response):
         return view
-    people = await run_in_threadpool(list_users, _workspace(request).store.engine)
+    people = await run_in_threadpool(list_users, _workspace(request).store)
     return _workspace(request).page(
         request,
         "case.html",

@@ -113,23 +113,23 @@ def token_matches(session: Session, sent: str | None) -> bool:
     return bool(sent) and hmac.compare_digest(session.csrf_token.encode(), sent.encode())
 
 
-def login_blocked(engine, username: str, address: str) -> bool:
+def login_blocked(store, username: str, address: str) -> bool:
     """True when too many logins failed lately for this name or from this address."""
     return any(
-        user_store.recent_failures(engine, subject, FAILURE_WINDOW) >= MAX_FAILURES
+        user_store.recent_failures(store, subject, FAILURE_WINDOW) >= MAX_FAILURES
         for subject in _subjects(username, address)
     )
 
 
-def note_failed_login(engine, username: str, address: str) -> None:
+def note_failed_login(store, username: str, address: str) -> None:
     """Count a failed login against the name and the address."""
     for subject in _subjects(username, address):
-        user_store.note_failure(engine, subject, FAILURE_WINDOW)
+        user_store.note_failure(store, subject, FAILURE_WINDOW)
 
 
-def note_login(engine, username: str) -> None:
+def note_login(store, username: str) -> None:
     """A successful login clears the name's count (the address keeps its own)."""
-    user_store.clear_failures(engine, f"user:{username}")
+    user_store.clear_failures(store, f"user:{username}")
 
 
 def _subjects(username: str, address: str) -> list[str]:

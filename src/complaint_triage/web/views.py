@@ -166,11 +166,11 @@ def today_in(zone: str) -> date:
 def queue(store: Store, user: User, filters: Filters, zone: str) -> list[QueueEntry]:
     """The cases USER may see that pass FILTERS, in queue order."""
     records = {record.message_id: record for record in store.records() if user.may_see(record.source_name)}
-    given = assignees(store.engine)
+    given = assignees(store)
     today = today_in(zone)
     entries = [
         _entry(case, records, given, today)
-        for case in load_cases(store.engine, records)
+        for case in load_cases(store, records)
         if user.may_see(case.source_name)
     ]
     return sorted((entry for entry in entries if filters.admits(entry)), key=QueueEntry.sort_key)
@@ -217,20 +217,20 @@ class CaseView:
 def visible_case(store: Store, user: User, ident: str, zone: str) -> CaseView | None:
     """The case IDENT names (key, complaint ID or ASIN) if USER may see it, with its messages; None otherwise."""
     try:
-        key = resolve_case_key(store.engine, ident)
+        key = resolve_case_key(store, ident)
     except CaseError:
         return None
-    found = next(iter(load_cases_by_key(store.engine, [key])), None)
+    found = next(iter(load_cases_by_key(store, [key])), None)
     if found is None or not user.may_see(found.source_name):
         return None
-    records = records_of(store.engine, found.message_ids)
+    records = records_of(store, found.message_ids)
     shown = [records[m] for m in found.message_ids if m in records and user.may_see(records[m].source_name)]
-    entry = _entry(found, records, assignees(store.engine), today_in(zone))
+    entry = _entry(found, records, assignees(store), today_in(zone))
     return CaseView(entry, [_mail_view(store, index, record) for index, record in enumerate(shown)])
 
 
 def _mail_view(store: Store, index: int, record: TriageRecord) -> MailView:
-    plain, html = _bodies(raw_mail(store.engine, record.message_id))
+    plain, html = _bodies(raw_mail(store, record.message_id))
     text = "\n\n".join(plain) if plain else "\n\n".join(html_to_text(part) for part in html)
     return MailView(index, record, text[:MAX_TEXT_CHARS], bool(html))
 
@@ -256,7 +256,7 @@ def mail_html(store: Store, view: CaseView, index: int) -> str | None:
 
     if not 0 <= index < len(view.mails) or not view.mails[index].has_html:
         return None
-    _plain, html = _bodies(raw_mail(store.engine, view.mails[index].record.message_id))
+    _plain, html = _bodies(raw_mail(store, view.mails[index].record.message_id))
     return nh3.clean(
         "\n<hr>\n".join(html),
         url_schemes={"http", "https", "mailto", "data"},

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]  # the checkout, whose fixtures/ the notices are made from
 _ASIN = re.compile(r"B0[0-9A-Z]{8}")
 _COMPLAINT = re.compile(r"\b16\d{9}\b")
 _ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
