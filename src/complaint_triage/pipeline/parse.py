@@ -432,7 +432,7 @@ def _unwrap_inline_forward(parsed: ParsedEmail) -> ParsedEmail:
     sender = block.fields.get("from", "")
     if not (_FORWARD_SUBJECT.match(parsed.subject) or _AMAZON_ADDRESS.search(sender)):
         return parsed
-    name, address = email.utils.parseaddr(sender)
+    name, address = next(iter(_address_pairs(sender)), ("", ""))
     update = _forward_update(parsed, _loose_date(block.fields["date"]) if block.fields.get("date") else None)
     envelope = (
         [a for earlier in blocks[:-1] for a in earlier.addresses] + block.recipients + [parsed.from_address]
@@ -466,13 +466,11 @@ class HeaderBlock:
     @property
     def addresses(self) -> list[str]:
         """Every address the block names (sender and recipients)."""
-        return [
-            a.lower() for _, a in email.utils.getaddresses([self.fields.get("from", "")]) if "@" in a
-        ] + self.recipients
+        return [a.lower() for _, a in _address_pairs(self.fields.get("from", "")) if "@" in a] + self.recipients
 
     def add(self, role: str, value: str) -> None:
         if role in ("to", "cc"):
-            self.recipients += [a.lower() for _, a in email.utils.getaddresses([value]) if "@" in a]
+            self.recipients += [a.lower() for _, a in _address_pairs(value) if "@" in a]
         elif role not in self.fields:
             self.fields[role] = value.strip()
 
@@ -523,3 +521,18 @@ def _close(blocks: list[HeaderBlock], block: HeaderBlock | None, offset: int) ->
         block.end = offset
         blocks.append(block)
     return None
+
+
+_ADDR_SPEC = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def _address_pairs(value: str) -> list[tuple[str, str]]:
+    """(name, address) pairs of a header-like line of text; hostile nesting gives the bare addresses.
+
+    The standard library's address parser recurses once per nested comment: a pasted line of a
+    thousand "(" would end the whole message's triage with a RecursionError.
+    """
+    try:
+        return email.utils.getaddresses([value])
+    except RecursionError:
+        return [("", address) for address in _ADDR_SPEC.findall(value)]
