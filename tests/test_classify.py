@@ -200,3 +200,17 @@ def test_response_due_uses_configured_timezone():
         Triager(load_pipeline(), load_domain(), "Asia/Tokyo").triage_bytes(raw).response_due.isoformat()
         == "2026-03-11"
     )
+
+
+def test_german_owner_s_polite_request_with_seven_days_is_a_critical_cease_and_desist(triager):
+    body = (
+        "Sehr geehrte Damen und Herren,\n\nin Ihrem Angebot auf Amazon.de (ASIN B0ABCDE123) verwenden Sie mein Bild, "
+        "an dem ich die Urheber- und Nutzungsrechte halte.\nIch bitte Sie, das Bild innerhalb von 7 Tagen aus Ihrem "
+        "Angebot zu entfernen. Andernfalls übergebe ich die Sache meinem Anwalt.\n\nMit freundlichen Grüßen\n"
+        "Eva Muster\nbild@muster-design.example\n"
+    )
+    record = _triage(triager, body, sender="Eva Muster <bild@muster-design.example>", subject="Mein Bild")
+    assert (record["kind"], record["urgency"], record["deadline_days"]) == ("cease_and_desist", "critical", 7)
+    assert record["claim_types"] == ["copyright"] and record["rights_owner_emails"] == [
+        "bild@muster-design.example"
+    ]

@@ -170,3 +170,24 @@ def test_fast_shape_scans_find_exactly_what_the_patterns_find():
             )
             first = shape.pattern.search(text)
             assert shape.search(text) == (first.group() if first else None)
+
+
+def test_mark_after_a_colon_cue_and_a_table_s_spaces(triager):
+    # 'Varumärke:' is one cue with its colon (no bare-word cue in the Swedish pack)
+    body = NOTICE.replace(
+        "following trademark: ZENTRO", "following trademark below.\nVarumärke:          ZENTRO      "
+    )
+    assert _record(triager, body)["trademarks"] == ["ZENTRO"]
+
+
+def test_a_number_s_label_is_not_read_as_a_mark(triager):
+    body = NOTICE.replace("Trademark number: 6,123,456", "Trademark registration number: TMA1,145,862 (CIPO)")
+    assert _record(triager, body)["trademarks"] == ["ZENTRO"]
+
+
+def test_japanese_mark_kept_whole_and_cut_at_a_full_width_bracket(triager):
+    sender = "Amazon.co.jp <seller-notification@amazon.co.jp>"
+    body = "出品者様\n権利者から商標権侵害の申し立てを受けたため、出品を削除しました。\n商標:ソラミズ\nASIN:B0CX12345K\n"
+    assert _record(triager, body, sender=sender)["trademarks"] == ["ソラミズ"]
+    body = body.replace("商標:ソラミズ", "商標:MIZUKAZE(登録第6543210号)")
+    assert _record(triager, body, sender=sender)["trademarks"] == ["MIZUKAZE"]

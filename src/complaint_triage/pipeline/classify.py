@@ -280,7 +280,8 @@ def rate_urgency(
         )
     if complaint and ("counterfeit" in claims or kind == "inauthentic_complaint"):
         fired.append(("critical", "counterfeit_claim"))
-    if complaint and _has(cues, "KIND_LAWSUIT"):
+    # An APEX invitation names a lawsuit only as its way out ('unless you show that suit was filed')
+    if complaint and kind != "patent_evaluation" and _has(cues, "KIND_LAWSUIT"):
         fired.append(("critical", "legal_action"))
     if kind == "cease_and_desist" and deadline is not None and deadline <= short:
         fired.append(("critical", "short_legal_deadline"))

@@ -190,6 +190,14 @@ _STOP = {
     "below",
     "above",
     "following",
+    "sin",
+    "en",
+    "con",
+    "por",
+    "para",
+    "sans",
+    "senza",
+    "ohne",
 }
 _BREAK = {",", ";", "(", ")", "[", "]", ".", "!", "?", "/", "|", "·", "•", "–", "—", "、", "。", "(", ")"}
 _QUOTES = {'"', "“", "”", "„", "«", "»", "'", "‘", "’", "「", "」", "『", "』"}
@@ -198,7 +206,9 @@ _MAX_WORDS = 5
 _GENERIC_CUES = {"trademark", "trade mark", "mark", "marke", "word mark", "the mark", "the trademark", "name"}
 # 'the PEBBLE & PINE name' names a mark; what follows a bare 'Name:' is a person, an account or a host in system mail.
 _BACKWARD_ONLY_CUES = {"name"}
-_IDENTIFIER_LIKE = re.compile(r"\d{4,}|^\d[\d,./-]*$")
+_IDENTIFIER_LIKE = re.compile(r"\d{4,}|^\d[\d,./-]*$|^\D{0,4}\d{1,3}(?:[,.]\d{3})+$")  # 'TMA1,145,862'
+_BREAK_INSIDE = re.compile("[" + re.escape("".join(sorted(_BREAK - {".", "/", "-"}))) + "]")
+_CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
 
 def _looks_like_mark(words: list[str]) -> bool:
@@ -239,8 +249,10 @@ def _skip_to_name(doc: Doc, start: int) -> int | None:
     Also skips a short verb before a colon, as German puts it: 'die folgende Marke verletzen: VELMORA'.
     """
     index = start
-    if index < len(doc) and doc[index].text == ":":
-        index += 1
+    # 'Varumärke:' carries its colon; a table's run of spaces after it still leads to the name.
+    after_colon = index > 0 and doc[index - 1].text.endswith(":")
+    if index < len(doc) and (doc[index].text == ":" or after_colon):
+        index += 1 if doc[index].text == ":" else 0
         while index < len(doc) and doc[index].is_space and doc[index].text.count("\n") <= 1:
             index += 1
         return index
@@ -248,7 +260,13 @@ def _skip_to_name(doc: Doc, start: int) -> int | None:
         return None
     for offset in range(1, 4):
         probe = index + offset
-        if probe < len(doc) and doc[probe].text == ":" and all(t.is_lower for t in doc[index:probe]):
+        between = doc[index:probe]
+        # 'Trademark registration number: TMA…' labels a number, not a name
+        if (
+            probe < len(doc)
+            and doc[probe].text == ":"
+            and all(t.is_lower and t.lower_ not in _STOP for t in between)
+        ):
             return probe + 1
     return index
 
@@ -267,6 +285,10 @@ def _words_after(doc: Doc, start: int) -> list[str]:
         if words and token.text == "-" and doc[token.i - 1].whitespace_:
             break  # 'NAME - office registration no.': a spaced hyphen ends the name, a joined one is part of it
         if words and token.lower_ in _STOP:
+            break
+        head = _BREAK_INSIDE.split(token.text, maxsplit=1)[0]
+        if head != token.text:  # 'MIZUKAZE(登録第…号)': a full-width bracket joins no space to the name
+            words += [head] if head else []
             break
         words.append(token.text)
         if "\n" in token.whitespace_ or (token.i + 1 < len(doc) and doc[token.i + 1].is_space):
@@ -322,14 +344,14 @@ def find_trademarks(doc: Doc, spans) -> list[Identifier]:
         quoted = _quoted_after(doc, cue.end) if forward else None
         words = (quoted[0] if quoted else _words_after(doc, cue.end)) if forward else []
         if quoted or (forward and _looks_like_mark(words)):
-            _add(found, doc, cue.start, cue.end, normalise.mark_name(" ".join(words)))
+            _add(found, doc, cue.start, cue.end, normalise.mark_name(_join(words)))
         elif cue.text.lower() in _GENERIC_CUES and (before := _capitals_before(doc, cue.start)):
-            _add(found, doc, cue.start - len(before), cue.start, normalise.mark_name(" ".join(before)))
+            _add(found, doc, cue.start - len(before), cue.start, normalise.mark_name(_join(before)))
     for token in doc:
         if token.text in _SYMBOLS:
             words = _marked_before(doc, token.i)
             if _looks_like_mark(words):
-                _add(found, doc, token.i - len(words), token.i, normalise.mark_name(" ".join(words)))
+                _add(found, doc, token.i - len(words), token.i, normalise.mark_name(_join(words)))
     return list(found.values())
 
 
@@ -337,3 +359,12 @@ def _add(found: dict[str, Identifier], doc: Doc, start: int, end: int, name: str
     if not name or name.casefold() in (key.casefold() for key in found):
         return
     found[name] = Identifier("TRADEMARK", name, start, end)
+
+
+def _join(words: list[str]) -> str:
+    """The name's words as written: Japanese characters (one token each) join without spaces."""
+    text = ""
+    for word in words:
+        glued = text and _CJK.match(word) and _CJK.match(text[-1])
+        text += word if glued or not text else " " + word
+    return text
