@@ -153,16 +153,32 @@ def checkpoints(fresh_store) -> Checkpoints:
 # The fast lane is `pytest -m "not service"`: these need a real server, a browser, a wheel build or
 # many processes, and make up most of the suite's time.
 _SERVICE_MODULES = {
+    # real servers, a browser, a wheel build
     "test_imap",
     "test_service",
     "test_workers",
     "test_crash",
     "test_store_postgres",
     "test_html_report",
-    "test_hostile_mail",
     "test_wheel",
     "test_migrations",
     "test_secrets",
+    "test_alerts",
+    "test_delivery",
+    "test_web",
+    "test_graph",
+    "test_gmail",
+    "test_auth_command",
+    "test_source_health",
+    "test_imap_oauth",
+    # many processes: the command line run as users run it, attachment readers, fuzzing
+    "test_hostile_mail",
+    "test_cli",
+    "test_config",
+    "test_cases",
+    "test_summary_readability",
+    "test_startup",
+    "test_attachments",
 }
 _SERVICE_FIXTURES = {"dovecot", "mailbox", "store_url"}
 
