@@ -466,7 +466,9 @@ class HeaderBlock:
     @property
     def addresses(self) -> list[str]:
         """Every address the block names (sender and recipients)."""
-        return [a.lower() for _, a in _address_pairs(self.fields.get("from", "")) if "@" in a] + self.recipients
+        return [
+            a.lower() for _, a in _address_pairs(self.fields.get("from", "")) if "@" in a
+        ] + self.recipients
 
     def add(self, role: str, value: str) -> None:
         if role in ("to", "cc"):
