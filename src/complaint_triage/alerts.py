@@ -78,7 +78,8 @@ def compose(case: Case) -> Alert:
     return Alert(case_keys=keys, urgency=case.urgency, title=title, text="\n".join(lines), facts=data)
 
 
-def _secret(env_name: str | None, file_name: str | None, what: str) -> str | None:
+def secret_from(env_name: str | None, file_name: str | None, what: str) -> str | None:
+    """A secret (a password, a webhook URL) from the environment variable or file the config names."""
     return read_secret(env_name, file_name, what, AlertError)
 
 
@@ -106,7 +107,7 @@ class EmailChannel:
 
 def send_email(s: EmailAlertSettings, message: EmailMessage, what: str) -> None:
     """Send MESSAGE over the SMTP settings S (TLS verified unless security is "none" to loopback); failures are one-line AlertErrors naming WHAT."""
-    password = _secret(s.password_env, s.password_file, "alerts.email")
+    password = secret_from(s.password_env, s.password_file, "alerts.email")
     try:
         with _connect(s) as smtp:
             if s.username and password:
@@ -135,7 +136,7 @@ class WebhookChannel:
 
     def send(self, alert: Alert) -> None:
         """POST the alert; anything but a 2xx answer is a failure."""
-        url = _secret(self.settings.url_env, self.settings.url_file, "alerts.webhook")
+        url = secret_from(self.settings.url_env, self.settings.url_file, "alerts.webhook")
         payload = {"text": _slack_escape(alert.text), **alert.facts}
         post_json(url, payload, self.settings.ca_file, self.settings.timeout_seconds, "alerts.webhook")
 
@@ -163,11 +164,6 @@ def post_json(url: str, payload: dict, ca_file: str | None, timeout: float, what
         raise AlertError(f"{what}: {type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
     if not 200 <= status < 300:
         raise AlertError(f"{what}: HTTP {status}")
-
-
-def secret_from(env_name: str | None, file_name: str | None, what: str) -> str | None:
-    """A secret (a password, a webhook URL) from the environment variable or file the config names; registered so that logs never show it."""
-    return _secret(env_name, file_name, what)
 
 
 def _slack_escape(text: str) -> str:

@@ -13,7 +13,6 @@ the store skips the mail it has.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import ssl
 import threading
@@ -24,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from complaint_triage.credentials import read_secret, tls_context
 from complaint_triage.errors import SourceAuthError, SourceError, SourceInterrupted, TransientSourceError
 from complaint_triage.logs import register_secret, scrub
 from complaint_triage.records import RawMessage
@@ -350,16 +350,8 @@ def pin_verify(session, ca_file: str | None, timeout: float | None = None):
 
 def _client_credential(settings: SourceSettings, where: str):
     """The client secret (from the environment or a file) or the certificate's key and thumbprint."""
-    if settings.client_secret_env:
-        secret = os.environ.get(settings.client_secret_env)
-        if not secret:
-            raise SourceAuthError(f"{where}: environment variable {settings.client_secret_env} is not set")
-    elif settings.client_secret_file:
-        secret = _read(settings.client_secret_file, "client_secret_file", where).strip()
-    else:
-        return _certificate_credential(settings.certificate_file, where)
-    register_secret(secret)
-    return secret
+    secret = read_secret(settings.client_secret_env, settings.client_secret_file, where, SourceAuthError)
+    return secret.strip() if secret is not None else _certificate_credential(settings.certificate_file, where)
 
 
 def _certificate_credential(path: str, where: str) -> dict:
@@ -382,10 +374,7 @@ def _read(path: str, key: str, where: str) -> str:
 
 
 def _tls_context(settings: SourceSettings) -> ssl.SSLContext:
-    try:
-        return ssl.create_default_context(cafile=settings.ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise SourceError(f"{describe(settings)}: cannot read ca_file {settings.ca_file}: {exc}") from exc
+    return tls_context(settings.ca_file, describe(settings), SourceError)
 
 
 def _scope(graph_url: str) -> str:
